@@ -210,21 +210,29 @@ func (p Positions) lookup(path string) *yaml.Node {
 }
 
 // pathAt finds the deepest field path whose key or value starts on line (and column, when non-zero).
-func (p Positions) pathAt(line, col int) (string, bool) {
+//
+// Keys count only when keys is set (unknown-field errors point at a key);
+// otherwise the shallowest value starting there is taken, since yaml.v3
+// reports a wrong type at the line where the offending value starts.
+func (p Positions) pathAt(line, col int, wantKey bool, kind yaml.Kind) (string, bool) {
 	best := ""
 	found := false
-	keys := make([]string, 0, len(p))
+	names := make([]string, 0, len(p))
 	for k := range p {
-		keys = append(keys, k)
+		names = append(names, k)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	sort.Strings(names)
+	for _, k := range names {
 		n := p[k]
 		if n.Line != line || (col != 0 && n.Column != col) {
 			continue
 		}
+		isKey := strings.HasPrefix(k, "key:")
+		if isKey != wantKey || (kind != 0 && n.Kind != kind) {
+			continue
+		}
 		path := strings.TrimPrefix(k, "key:")
-		if !found || len(path) > len(best) {
+		if !found || (wantKey && len(path) > len(best)) || (!wantKey && len(path) < len(best)) {
 			best, found = path, true
 		}
 	}
@@ -374,9 +382,20 @@ func positionYAMLMessage(file string, at, orig Positions, m string) string {
 	if f := unknownFieldRE.FindStringSubmatch(msg); f != nil {
 		msg = fmt.Sprintf("unknown field %q", f[1])
 	} else if f := cannotUnmarshalRE.FindStringSubmatch(msg); f != nil {
-		msg = fmt.Sprintf("cannot use %s %s as %s", yamlKind(f[1]), f[2], goKind(f[3]))
+		msg = strings.Replace(fmt.Sprintf("cannot use %s %s as %s", yamlKind(f[1]), strings.Trim(f[2], "`"), goKind(f[3])), "  ", " ", 1)
 	}
-	path, ok := at.pathAt(line, col)
+	var kind yaml.Kind
+	if f := cannotUnmarshalRE.FindStringSubmatch(sm[3]); f != nil {
+		switch f[1] {
+		case "!!seq":
+			kind = yaml.SequenceNode
+		case "!!map":
+			kind = yaml.MappingNode
+		default:
+			kind = yaml.ScalarNode
+		}
+	}
+	path, ok := at.pathAt(line, col, unknownFieldRE.MatchString(sm[3]), kind)
 	if !ok {
 		return fmt.Sprintf("%s:%d: %s", file, line, msg)
 	}
@@ -388,7 +407,7 @@ func positionYAMLMessage(file string, at, orig Positions, m string) string {
 
 var (
 	unknownFieldRE    = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	cannotUnmarshalRE = regexp.MustCompile("^cannot unmarshal (!!\\w+) (`[^`]*`|.*?) into (\\S+)$")
+	cannotUnmarshalRE = regexp.MustCompile("^cannot unmarshal (!!\\w+) ?(`[^`]*`)? into (\\S+)$")
 )
 
 func yamlKind(tag string) string {
