@@ -1,0 +1,65 @@
+package container
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Labels on every per-container series. Empty values (a container outside
+// Compose or Swarm) are absent in Prometheus' data model.
+var containerLabels = []string{"name", "id", "image", "compose_project", "compose_service", "swarm_service", "swarm_stack", "swarm_task_slot"}
+
+func desc(name, help string, extra ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, append(append([]string{}, containerLabels...), extra...), nil)
+}
+
+// cAdvisor's names, types and units where the quantity is the same.
+var (
+	cpuUsage          = desc("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.")
+	cpuUser           = desc("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.")
+	cpuSystem         = desc("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.")
+	cpuPeriods        = desc("container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals.")
+	cpuThrottled      = desc("container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.")
+	cpuThrottledTime  = desc("container_cpu_cfs_throttled_seconds_total", "Total time duration the container has been throttled.")
+	memUsage          = desc("container_memory_usage_bytes", "Current memory usage in bytes, including all memory regardless of when it was accessed.")
+	memWorkingSet     = desc("container_memory_working_set_bytes", "Current working set in bytes: usage minus inactive file cache.")
+	memRSS            = desc("container_memory_rss", "Size of RSS in bytes.")
+	memCache          = desc("container_memory_cache", "Number of bytes of page cache memory.")
+	memMappedFile     = desc("container_memory_mapped_file", "Size of memory mapped files in bytes.")
+	memSwap           = desc("container_memory_swap", "Container swap usage in bytes.")
+	memMaxUsage       = desc("container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes (cgroup v1 only).")
+	memFailcnt        = desc("container_memory_failcnt", "Number of memory usage hits limits (cgroup v1 only).")
+	specMemLimit      = desc("container_spec_memory_limit_bytes", "Memory limit for the container, 0 when unlimited.")
+	specMemSoftLimit  = desc("container_spec_memory_reservation_limit_bytes", "Memory reservation for the container, 0 when unset.")
+	specCPUQuota      = desc("container_spec_cpu_quota", "CPU quota of the container, in microseconds per period (only when limited).")
+	specCPUPeriod     = desc("container_spec_cpu_period", "CPU period of the container, in microseconds (only when a quota is set).")
+	specCPUShares     = desc("container_spec_cpu_shares", "CPU share of the container (only when set).")
+	netRxBytes        = desc("container_network_receive_bytes_total", "Cumulative count of bytes received.", "interface")
+	netRxPackets      = desc("container_network_receive_packets_total", "Cumulative count of packets received.", "interface")
+	netRxErrors       = desc("container_network_receive_errors_total", "Cumulative count of errors encountered while receiving.", "interface")
+	netRxDropped      = desc("container_network_receive_packets_dropped_total", "Cumulative count of packets dropped while receiving.", "interface")
+	netTxBytes        = desc("container_network_transmit_bytes_total", "Cumulative count of bytes transmitted.", "interface")
+	netTxPackets      = desc("container_network_transmit_packets_total", "Cumulative count of packets transmitted.", "interface")
+	netTxErrors       = desc("container_network_transmit_errors_total", "Cumulative count of errors encountered while transmitting.", "interface")
+	netTxDropped      = desc("container_network_transmit_packets_dropped_total", "Cumulative count of packets dropped while transmitting.", "interface")
+	fsReads           = desc("container_fs_reads_bytes_total", "Cumulative count of bytes read.", "device")
+	fsWrites          = desc("container_fs_writes_bytes_total", "Cumulative count of bytes written.", "device")
+	processes         = desc("container_processes", "Number of processes running inside the container.")
+	startTime         = desc("container_start_time_seconds", "Start time of the container (its last start) since unix epoch in seconds.")
+	lastSeen          = desc("container_last_seen", "Last time a container was seen by the exporter.")
+	oomEvents         = desc("container_oom_events_total", "Count of out of memory events observed for the container.")
+	stateDesc         = desc("vigie_container_state", "Container state: 1 for the state it is in, 0 for the others.", "state")
+	healthDesc        = desc("vigie_container_health_status", "Health-check status (containers with a health check): 1 for the current status.", "status")
+	restartsDesc      = desc("vigie_container_restarts_total", "Restarts by the container's restart policy, as the engine counts them (RestartCount).")
+	exitsDesc         = desc("vigie_container_exits_total", "Exits (die events) of the container seen on the engine's event stream.")
+	exitCodeDesc      = desc("vigie_container_last_exit_code", "Exit code of the container's last exit.")
+	oomKilledDesc     = desc("vigie_container_oom_killed", "Whether the container's last exit was an OOM kill (1) or not (0).")
+	replicasDesired   = prometheus.NewDesc("vigie_service_replicas_desired", "Replicas a Swarm service or Compose service should run.", []string{"service", "stack", "mode"}, nil)
+	replicasRunning   = prometheus.NewDesc("vigie_service_replicas_running", "Replicas of a Swarm service or Compose service running (and healthy, for Compose).", []string{"service", "stack", "mode"}, nil)
+	serviceUpdate     = prometheus.NewDesc("vigie_service_update_state", "State of a Swarm service's last update: 1 for the current state.", []string{"service", "stack", "state"}, nil)
+	eventStreamUp     = prometheus.NewDesc("vigie_docker_event_stream_up", "Whether the collector follows the engine's event stream (1) or not (0); exits and OOM counts need it.", nil, nil)
+	containersScraped = prometheus.NewDesc("vigie_docker_containers", "Containers collected in the last gather, by state.", []string{"state"}, nil)
+)
+
+var containerStates = []string{"created", "running", "paused", "restarting", "removing", "exited", "dead"}
+
+var healthStates = []string{"starting", "healthy", "unhealthy"}
+
+var updateStates = []string{"updating", "paused", "completed", "rollback_started", "rollback_paused", "rollback_completed"}

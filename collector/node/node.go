@@ -1,0 +1,285 @@
+// Package node collects the host's metrics from /proc and /sys under
+// node_exporter's names, types, units and labels, so node_exporter's
+// dashboards and alert rules work unchanged.
+//
+// One Collector runs several sub-collectors named as node_exporter names
+// them (cpu, meminfo, filesystem, …) and reports each one's outcome as
+// node_scrape_collector_success{collector} and
+// node_scrape_collector_duration_seconds{collector}. The hot files are read
+// into one reused buffer and parsed without allocating; descriptors are
+// built once.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
+
+	"github.com/vigie-dev/vigie/collector"
+)
+
+// Collector gathers the host's metrics. It is safe for concurrent use:
+// concurrent gathers take turns.
+type Collector struct {
+	cfg    Config
+	logger *slog.Logger
+
+	procfs procfs.FS
+	subs   []sub
+
+	mountPointsExclude, fsTypesExclude *regexp.Regexp
+	netdevExclude, diskExclude         *regexp.Regexp
+	vmstatFields                       *regexp.Regexp
+
+	// turn serializes gathers; everything below belongs to the gather holding it.
+	turn    chan struct{}
+	buf     []byte
+	scratch []byte
+	strs    map[string]string // interned label values
+	cpuIDs  []string
+
+	stat     procStat
+	statErr  error
+	cpuState map[int][10]float64
+
+	memDescs    map[string]*prometheus.Desc
+	vmstatDescs map[string]*prometheus.Desc // nil value: field not selected
+
+	statfsFn     func(path string, st *syscall.Statfs_t) error // syscall.Statfs; tests hang it
+	clocksources []string                                      // clocksource directories, found once
+	osRelease    osReleaseCache
+	fs           fsState
+}
+
+type sub struct {
+	name string
+	fn   func(ctx context.Context, ch chan<- prometheus.Metric) error
+}
+
+// errNoData marks a sub-collector with nothing to report on this host (no
+// PSI, no conntrack): its success is 0, as in node_exporter, but the node
+// collector as a whole does not fail for it.
+var errNoData = errors.New("no data")
+
+var _ collector.Collector = (*Collector)(nil)
+
+var (
+	scrapeDurationDesc = prometheus.NewDesc("node_scrape_collector_duration_seconds",
+		"node_exporter: Duration of a collector scrape.", []string{"collector"}, nil)
+	scrapeSuccessDesc = prometheus.NewDesc("node_scrape_collector_success",
+		"node_exporter: Whether a collector succeeded.", []string{"collector"}, nil)
+)
+
+// New returns a node collector reading cfg's paths.
+func New(cfg Config, logger *slog.Logger) (*Collector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	pfs, err := procfs.NewFS(cfg.ProcPath)
+	if err != nil {
+		return nil, fmt.Errorf("open procfs %s: %w", cfg.ProcPath, err)
+	}
+	c := &Collector{
+		cfg:                cfg,
+		logger:             logger.With("collector", "node"),
+		procfs:             pfs,
+		mountPointsExclude: compileOrNil(cfg.Filesystem.MountPointsExclude),
+		fsTypesExclude:     compileOrNil(cfg.Filesystem.FSTypesExclude),
+		netdevExclude:      compileOrNil(cfg.Netdev.DeviceExclude),
+		diskExclude:        compileOrNil(cfg.Disk.DeviceExclude),
+		vmstatFields:       regexp.MustCompile(cfg.Vmstat.Fields),
+		turn:               make(chan struct{}, 1),
+		buf:                make([]byte, 0, 16<<10),
+		scratch:            make([]byte, 0, 64),
+		strs:               map[string]string{},
+		cpuState:           map[int][10]float64{},
+		memDescs:           map[string]*prometheus.Desc{},
+		vmstatDescs:        map[string]*prometheus.Desc{},
+		fs:                 fsState{stuck: map[string]struct{}{}},
+		statfsFn:           syscall.Statfs,
+	}
+	c.subs = []sub{
+		{"cpu", c.updateCPU},
+		{"stat", c.updateStat},
+		{"meminfo", c.updateMeminfo},
+		{"loadavg", c.updateLoadavg},
+		{"vmstat", c.updateVmstat},
+		{"filefd", c.updateFilefd},
+		{"pressure", c.updatePressure},
+		{"diskstats", c.updateDiskstats},
+		{"netdev", c.updateNetdev},
+		{"netclass", c.updateNetclass},
+		{"filesystem", c.updateFilesystem},
+		{"conntrack", c.updateConntrack},
+		{"time", c.updateTime},
+		{"timex", c.updateTimex},
+		{"uname", c.updateUname},
+		{"os", c.updateOS},
+	}
+	return c, nil
+}
+
+func compileOrNil(expr string) *regexp.Regexp {
+	if expr == "" {
+		return nil
+	}
+	return regexp.MustCompile(expr)
+}
+
+// Name is "node".
+func (c *Collector) Name() string { return "node" }
+
+// Update gathers every sub-collector in turn. A failing sub-collector is
+// reported by node_scrape_collector_success and in the returned error; the
+// others still report.
+func (c *Collector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	select {
+	case c.turn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.turn }()
+
+	if len(c.strs) > 4096 { // interfaces and devices come and go (veth)
+		clear(c.strs)
+	}
+	var errs []error
+	for _, s := range c.subs {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		start := time.Now()
+		err := s.fn(ctx, ch)
+		ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, time.Since(start).Seconds(), s.name)
+		ok := 1.0
+		if err != nil {
+			ok = 0
+			if !errors.Is(err, errNoData) {
+				errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, ok, s.name)
+	}
+	return errors.Join(errs...)
+}
+
+// procFile and sysFile join a path under the configured mounts.
+func (c *Collector) procFile(name string) string { return filepath.Join(c.cfg.ProcPath, name) }
+func (c *Collector) sysFile(name string) string  { return filepath.Join(c.cfg.SysPath, name) }
+
+// readFile reads a whole (proc or sys) file into the shared buffer, with
+// bare system calls: no *os.File, no fstat, no allocation once the buffer
+// has grown. The result is valid until the next readFile.
+func (c *Collector) readFile(path string) ([]byte, error) {
+	return c.readFileAt(atFDCWD, path)
+}
+
+// atFDCWD makes openat(2) take a path as open(2) does.
+const atFDCWD = -0x64
+
+// readFileAt is readFile for a name relative to an open directory: sysfs
+// attributes are read through their device's directory, which spares the
+// kernel a path walk through /sys/class/net's symbolic links per file.
+func (c *Collector) readFileAt(dirfd int, path string) ([]byte, error) {
+	fd, err := syscall.Openat(dirfd, path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	for err == syscall.EINTR {
+		fd, err = syscall.Openat(dirfd, path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer syscall.Close(fd)
+	b := c.buf[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, make([]byte, cap(b)+4096)...)[:len(b)]
+		}
+		n, err := syscall.Read(fd, b[len(b):cap(b)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			c.buf = b[:0]
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n <= 0 {
+			break
+		}
+		b = b[:len(b)+n]
+	}
+	c.buf = b
+	return b, nil
+}
+
+// readAttrAt reads a sysfs attribute: one read(2) returns all of it (an
+// attribute is at most a page), so the EOF read is spared.
+func (c *Collector) readAttrAt(dirfd int, name string) ([]byte, error) {
+	fd, err := syscall.Openat(dirfd, name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	for err == syscall.EINTR {
+		fd, err = syscall.Openat(dirfd, name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(fd)
+	if cap(c.buf) < 4096 {
+		c.buf = make([]byte, 0, 4096)
+	}
+	b := c.buf[:4096]
+	n, err := syscall.Read(fd, b)
+	for err == syscall.EINTR {
+		n, err = syscall.Read(fd, b)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b[:n], nil
+}
+
+// intern returns b as a string, allocating only the first time it is seen.
+func (c *Collector) intern(b []byte) string {
+	if s, ok := c.strs[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	c.strs[s] = s
+	return s
+}
+
+// cpuLabel returns the label value of CPU id.
+func (c *Collector) cpuLabel(id int) string {
+	for len(c.cpuIDs) <= id {
+		c.cpuIDs = append(c.cpuIDs, strconv.Itoa(len(c.cpuIDs)))
+	}
+	return c.cpuIDs[id]
+}
+
+func gauge(d *prometheus.Desc, v float64, lv ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+}
+
+func counter(d *prometheus.Desc, v float64, lv ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+}
+
+func untyped(d *prometheus.Desc, v float64) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.UntypedValue, v)
+}
+
+// notExist reports whether err means the source is absent on this host.
+func notExist(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EOPNOTSUPP)
+}

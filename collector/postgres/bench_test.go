@@ -1,0 +1,298 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigie-dev/vigie/config"
+	"github.com/vigie-dev/vigie/internal/pgtest"
+)
+
+// benchServer is a cluster with 20 databases of 10 tables each, and two
+// pg_monitor roles: vigie and exporter.
+func benchServer(b *testing.B) *pgtest.Cluster {
+	b.Helper()
+	pg := pgtest.Start(b, pgtest.Options{MaxConnections: 50, SharedPreloadLibraries: []string{"pg_stat_statements"}})
+	pg.MustExec(`CREATE EXTENSION pg_stat_statements`)
+	for _, role := range []string{"vigie", "exporter"} {
+		pg.MustExec(`CREATE ROLE ` + role + ` WITH LOGIN PASSWORD 'bench'`)
+		pg.MustExec(`GRANT pg_monitor TO ` + role)
+	}
+	for d := range 20 {
+		db := fmt.Sprintf("app%02d", d)
+		pg.MustExec(`CREATE DATABASE ` + db)
+		var ddl strings.Builder
+		for t := range 10 {
+			fmt.Fprintf(&ddl, "CREATE TABLE t%d (id int PRIMARY KEY, v text); INSERT INTO t%d SELECT g, md5(g::text) FROM generate_series(1, 100) g;\n", t, t)
+		}
+		if err := pg.ExecDB(db, ddl.String()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return pg
+}
+
+// BenchmarkGather is one gather of vigie's collector, alone.
+//
+//	go test -run '^$' -bench BenchmarkGather$ ./collector/postgres
+func BenchmarkGather(b *testing.B) {
+	pg := benchServer(b)
+	for _, sizes := range []struct {
+		name     string
+		interval time.Duration
+	}{{"sizes_cached", DefaultSizeInterval}, {"sizes_every_gather", 0}} {
+		b.Run(sizes.name, func(b *testing.B) {
+			c := benchCollector(b, pg, sizes.interval)
+			r := measureVigie(b, pg, c)
+			b.ReportMetric(r.queries, "queries/op")
+			b.ReportMetric(r.clientCPU.Seconds()*1000, "client-cpu-ms/op")
+			b.ReportMetric(r.serverCPU.Seconds()*1000, "backend-cpu-ms/op")
+		})
+	}
+}
+
+// benchCollector is the default configuration as the pg_monitor role vigie.
+func benchCollector(b *testing.B, pg *pgtest.Cluster, sizeInterval time.Duration) *Collector {
+	ic := DefaultInstanceConfig()
+	ic.Name, ic.DSN, ic.SizeInterval = "bench", config.Secret(pg.DSN("vigie", "bench", "postgres")), config.Duration(sizeInterval)
+	c, err := New(Config{ic}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+// BenchmarkGatherVsExporter gathers the same server with vigie's collector
+// and with Debian's prometheus-postgres-exporter (GET /metrics), and prints
+// both and their ratio.
+//
+//	bench/postgres-vs-exporter.sh
+func BenchmarkGatherVsExporter(b *testing.B) {
+	exporterBin, err := exec.LookPath("prometheus-postgres-exporter")
+	if err != nil {
+		b.Skip("prometheus-postgres-exporter not installed (bash .ci/postgres.sh installs it)")
+	}
+	pg := benchServer(b)
+
+	c := benchCollector(b, pg, DefaultSizeInterval)
+	var vigie, exporter result
+	b.Run("vigie", func(b *testing.B) {
+		vigie = measureVigie(b, pg, c)
+	})
+
+	addr := startExporter(b, exporterBin, pg.DSN("exporter", "bench", "postgres"))
+	b.Run("exporter", func(b *testing.B) {
+		exporter = measureExporter(b, pg, addr)
+	})
+	if vigie.n == 0 || exporter.n == 0 {
+		return
+	}
+
+	fmt.Printf("\n%-28s %12s %14s %14s %10s %10s\n", "one gather (20 dbs, 200 tables)", "wall", "client CPU", "backend CPU", "queries", "series")
+	for _, r := range []struct {
+		name string
+		r    result
+	}{{"vigie collector", vigie}, {"postgres_exporter /metrics", exporter}} {
+		fmt.Printf("%-28s %12s %14s %14s %10.1f %10d\n", r.name, r.r.wall.Round(time.Microsecond), r.r.clientCPU.Round(time.Microsecond),
+			r.r.serverCPU.Round(time.Microsecond), r.r.serverQueries, r.r.series)
+	}
+	fmt.Printf("%-28s %11.2fx %13.2fx %13.2fx %9.2fx\n\n", "exporter / vigie",
+		ratio(exporter.wall, vigie.wall), ratio(exporter.clientCPU, vigie.clientCPU), ratio(exporter.serverCPU, vigie.serverCPU),
+		exporter.serverQueries/vigie.serverQueries)
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+type result struct {
+	n             int
+	wall          time.Duration // per gather
+	clientCPU     time.Duration // user+system of the collecting process, per gather
+	serverCPU     time.Duration // user+system of the PostgreSQL backend serving it, per gather
+	queries       float64       // counted by vigie itself
+	serverQueries float64       // counted by pg_stat_statements
+	series        int
+}
+
+func measureVigie(b *testing.B, pg *pgtest.Cluster, c *Collector) result {
+	ctx := context.Background()
+	gather := func() int {
+		ch := make(chan prometheus.Metric, 4096)
+		if err := c.Update(ctx, ch); err != nil {
+			b.Fatal(err)
+		}
+		return len(ch)
+	}
+	series := gather() // connect outside the measurement
+	backend := backendPID(b, c.instances[0].conn)
+	q0 := c.instances[0].queries.Load()
+	calls0 := statementCalls(b, pg, "vigie")
+	cpu0, srv0 := selfCPU(), procCPU(backend)
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		gather()
+	}
+	wall := time.Since(start)
+	b.StopTimer()
+	n := b.N
+	return result{
+		n: n, wall: wall / time.Duration(n), series: series,
+		clientCPU: (selfCPU() - cpu0) / time.Duration(n),
+		serverCPU: (procCPU(backend) - srv0) / time.Duration(n),
+		queries:   float64(c.instances[0].queries.Load()-q0) / float64(n),
+		// The same server-side count for both: statements by role in pg_stat_statements.
+		serverQueries: (statementCalls(b, pg, "vigie") - calls0) / float64(n),
+	}
+}
+
+func measureExporter(b *testing.B, pg *pgtest.Cluster, addr string) result {
+	scrape := func() int {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "\npg_up 1") && !strings.Contains(string(body), "pg_up{") {
+			b.Fatalf("exporter: %s\n%.500s", resp.Status, body)
+		}
+		n := 0
+		for _, l := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(l, "pg_") {
+				n++
+			}
+		}
+		return n
+	}
+	series := scrape() // the first scrape connects and reads the server's version
+	exporterPID := exporterProcs[addr]
+	backend := backendPIDOf(b, pg, "exporter")
+	calls0 := statementCalls(b, pg, "exporter")
+	cpu0, srv0 := procCPU(exporterPID), procCPU(backend)
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		scrape()
+	}
+	wall := time.Since(start)
+	b.StopTimer()
+	n := b.N
+	return result{
+		n: n, wall: wall / time.Duration(n), series: series,
+		clientCPU:     (procCPU(exporterPID) - cpu0) / time.Duration(n),
+		serverCPU:     (procCPU(backend) - srv0) / time.Duration(n),
+		serverQueries: (statementCalls(b, pg, "exporter") - calls0) / float64(n),
+	}
+}
+
+var exporterProcs = map[string]int{}
+
+func startExporter(b *testing.B, bin, dsn string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	logf, err := os.Create(filepath.Join(b.TempDir(), "exporter.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--web.listen-address="+addr, "--log.level=warn")
+	cmd.Env = append(os.Environ(), "DATA_SOURCE_NAME="+dsn)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logf.Close()
+	})
+	exporterProcs[addr] = cmd.Process.Pid
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/"); err == nil {
+			resp.Body.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("exporter did not start")
+		}
+	}
+}
+
+func backendPID(b *testing.B, conn *pgx.Conn) int {
+	if conn == nil {
+		b.Fatal("not connected")
+	}
+	return int(conn.PgConn().PID())
+}
+
+func backendPIDOf(b *testing.B, pg *pgtest.Cluster, user string) int {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pg.SuperuserDSN("postgres"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var pid int
+	if err := conn.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE usename = $1 ORDER BY backend_start DESC LIMIT 1`, user).Scan(&pid); err != nil {
+		b.Fatalf("backend of %s: %v", user, err)
+	}
+	return pid
+}
+
+// statementCalls is the number of statements role has run, by pg_stat_statements.
+func statementCalls(b *testing.B, pg *pgtest.Cluster, role string) float64 {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pg.SuperuserDSN("postgres"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n float64
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(sum(calls), 0)::float8 FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = $1`, role).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU reads utime+stime of pid from /proc (clock ticks of 10ms).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}

@@ -1,0 +1,636 @@
+// Package notify routes alerts to receivers with Alertmanager's semantics
+// (routing tree, grouping, inhibition, silences, time intervals) and
+// delivers them through a durable outbox in SQLite: every notification is
+// written before it is sent and retried until delivered or too old, across
+// restarts.
+package notify
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/vigie-dev/vigie/storage"
+)
+
+// Options are the notifier's collaborators.
+type Options struct {
+	// State is the SQLite state database (required).
+	State *storage.State
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives vigie_notifications_* metrics when set.
+	Registerer prometheus.Registerer
+	// ExternalURL is how people reach vigie: links in messages and ack links.
+	ExternalURL string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// AckSecret signs acknowledgement links; by default a random key is
+	// generated once and kept in the state database.
+	AckSecret []byte
+}
+
+// Notifier routes, groups, deduplicates and delivers notifications.
+type Notifier struct {
+	db          *sql.DB
+	logger      *slog.Logger
+	now         func() time.Time
+	externalURL string
+	ackKey      []byte
+	metrics     *metrics
+
+	mu       sync.Mutex
+	rc       *runtimeConfig
+	alerts   map[model.Fingerprint]*alertEntry
+	groups   map[string]*aggrGroup
+	nflog    map[string]*logEntry
+	silences map[string]*Silence
+	acks     map[string]*Ack
+
+	wakeDispatch chan struct{}
+	wakeOutbox   chan struct{}
+
+	sendMu   sync.Mutex
+	inflight map[int64]bool
+	sends    sync.WaitGroup
+}
+
+// alertEntry is the latest state of one alert.
+type alertEntry struct {
+	Alert
+	fp        model.Fingerprint
+	fpStr     string
+	updatedAt time.Time
+}
+
+// aggrGroup is one group of one route: the alerts that share the route's
+// group_by labels, flushed at group_wait, then every group_interval.
+type aggrGroup struct {
+	key       string
+	route     *routeNode
+	labels    map[string]string
+	fps       map[model.Fingerprint]bool
+	nextFlush time.Time
+	flushed   bool
+}
+
+// runtimeConfig is a validated configuration compiled for use.
+type runtimeConfig struct {
+	cfg          Config
+	root         *routeNode
+	routes       map[string]*routeNode
+	inhibit      []inhibitRule
+	intervals    map[string]compiledInterval
+	integrations map[string][]*integration
+}
+
+func compileConfig(cfg Config) (*runtimeConfig, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rc := &runtimeConfig{cfg: cfg, routes: map[string]*routeNode{}, intervals: map[string]compiledInterval{}, integrations: map[string][]*integration{}}
+	root, err := compileRoute(cfg.Route, nil, "{}", rc.routes)
+	if err != nil {
+		return nil, err
+	}
+	rc.root = root
+	rules := cfg.InhibitRules
+	if boolOr(cfg.DependencyInhibition, true) {
+		rules = append(append([]InhibitRule{}, rules...), DependencyInhibitRules()...)
+	}
+	for _, ir := range rules {
+		src, tgt, err := ir.compile()
+		if err != nil {
+			return nil, err
+		}
+		rc.inhibit = append(rc.inhibit, inhibitRule{source: src, target: tgt, equal: ir.Equal})
+	}
+	for _, ti := range cfg.TimeIntervals {
+		var ci compiledInterval
+		for _, s := range ti.TimeIntervals {
+			c, err := compileTimeSpec(s)
+			if err != nil {
+				return nil, fmt.Errorf("time interval %q: %w", ti.Name, err)
+			}
+			ci = append(ci, c)
+		}
+		rc.intervals[ti.Name] = ci
+	}
+	var errs []error
+	for _, r := range cfg.Receivers {
+		ints, err := buildIntegrations(r)
+		errs = append(errs, err)
+		rc.integrations[r.Name] = ints
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return rc, nil
+}
+
+func (rc *runtimeConfig) integration(receiver, name string) *integration {
+	for _, i := range rc.integrations[receiver] {
+		if i.name == name {
+			return i
+		}
+	}
+	return nil
+}
+
+// routeMuted reports whether the route's time intervals keep it quiet at t.
+func (rc *runtimeConfig) routeMuted(r *routeNode, t time.Time) bool {
+	for _, name := range r.mute {
+		if rc.intervals[name].contains(t) {
+			return true
+		}
+	}
+	if len(r.active) == 0 {
+		return false
+	}
+	for _, name := range r.active {
+		if rc.intervals[name].contains(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// New builds a notifier from a valid configuration, migrates its tables
+// and loads its durable state (notification log, silences, acks).
+func New(cfg Config, opts Options) (*Notifier, error) {
+	if opts.State == nil {
+		return nil, errors.New("notify: Options.State is required")
+	}
+	rc, err := compileConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	n := &Notifier{
+		db:           opts.State.DB,
+		logger:       opts.Logger,
+		now:          opts.Now,
+		externalURL:  strings.TrimRight(opts.ExternalURL, "/"),
+		rc:           rc,
+		alerts:       map[model.Fingerprint]*alertEntry{},
+		groups:       map[string]*aggrGroup{},
+		silences:     map[string]*Silence{},
+		acks:         map[string]*Ack{},
+		wakeDispatch: make(chan struct{}, 1),
+		wakeOutbox:   make(chan struct{}, 1),
+		inflight:     map[int64]bool{},
+	}
+	if n.logger == nil {
+		n.logger = slog.Default()
+	}
+	if n.now == nil {
+		n.now = time.Now
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := opts.State.Migrate(ctx, "notify", migrations); err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	if n.nflog, err = loadLog(ctx, n.db); err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	if err := n.loadSilences(ctx); err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	if err := n.loadAcks(ctx); err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	n.ackKey = opts.AckSecret
+	if len(n.ackKey) == 0 {
+		if n.ackKey, err = ackSecret(ctx, n.db); err != nil {
+			return nil, fmt.Errorf("notify: ack secret: %w", err)
+		}
+	}
+	n.metrics = newMetrics(opts.Registerer, n)
+	return n, nil
+}
+
+// ApplyConfig switches to a new configuration. Groups whose route and
+// labels still exist keep their timers; the outbox, the notification log,
+// silences and acks are untouched. On error the running configuration stays.
+func (n *Notifier) ApplyConfig(cfg Config) error {
+	rc, err := compileConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	now := n.now()
+	n.mu.Lock()
+	old := n.groups
+	n.rc = rc
+	n.groups = map[string]*aggrGroup{}
+	for _, a := range n.alerts {
+		n.route(a, now)
+	}
+	for k, g := range n.groups {
+		if o, ok := old[k]; ok {
+			g.nextFlush, g.flushed = o.nextFlush, o.flushed
+		}
+	}
+	n.mu.Unlock()
+	n.wake(n.wakeDispatch)
+	n.wake(n.wakeOutbox)
+	n.logger.Info("notify configuration applied", "receivers", len(cfg.Receivers), "routes", len(rc.routes))
+	return nil
+}
+
+func (n *Notifier) wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Put receives alerts: new ones join their groups, known ones are updated.
+func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
+	now := n.now()
+	var errs []error
+	n.mu.Lock()
+	resolveTimeout := n.rc.cfg.ResolveTimeout.D()
+	due := false
+	for _, a := range alerts {
+		if len(a.Labels) == 0 {
+			errs = append(errs, errors.New("alert without labels"))
+			continue
+		}
+		if a.StartsAt.IsZero() {
+			a.StartsAt = now
+		}
+		if a.EndsAt.IsZero() {
+			a.EndsAt = now.Add(resolveTimeout)
+		}
+		if a.EndsAt.Before(a.StartsAt) {
+			errs = append(errs, fmt.Errorf("alert %s: endsAt before startsAt", labelsString(a.Labels)))
+			continue
+		}
+		fp := fingerprint(a.Labels)
+		e := n.alerts[fp]
+		if e != nil && (!e.Resolved(now) || !a.StartsAt.After(e.EndsAt)) {
+			// The same incident: keep when it started.
+			if e.StartsAt.Before(a.StartsAt) {
+				a.StartsAt = e.StartsAt
+			}
+		}
+		e = &alertEntry{Alert: a, fp: fp, fpStr: fp.String(), updatedAt: now}
+		n.alerts[fp] = e
+		if n.route(e, now) {
+			due = true
+		}
+	}
+	n.mu.Unlock()
+	n.metrics.alertsReceived.Add(float64(len(alerts)))
+	if due {
+		n.wake(n.wakeDispatch)
+	}
+	return errors.Join(errs...)
+}
+
+// route puts an alert in the groups of the routes it matches and reports
+// whether one of them is due now. Called with mu held.
+func (n *Notifier) route(e *alertEntry, now time.Time) bool {
+	due := false
+	for _, r := range n.rc.root.match(e.Labels) {
+		gl := r.groupLabels(e.Labels)
+		key := groupKey(r.id, gl)
+		g := n.groups[key]
+		if g == nil {
+			if e.Resolved(now) {
+				// A resolved alert does not open a group.
+				continue
+			}
+			g = &aggrGroup{key: key, route: r, labels: gl, fps: map[model.Fingerprint]bool{}, nextFlush: now.Add(r.groupWait)}
+			n.groups[key] = g
+		}
+		g.fps[e.fp] = true
+		if !g.nextFlush.After(now) {
+			due = true
+		}
+	}
+	return due
+}
+
+// nextFlush is when the earliest group is due (zero: no group).
+func (n *Notifier) nextFlush() time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var t time.Time
+	for _, g := range n.groups {
+		if t.IsZero() || g.nextFlush.Before(t) {
+			t = g.nextFlush
+		}
+	}
+	return t
+}
+
+// resolvedRetention is how long a resolved alert is kept for inhibition
+// bookkeeping and the API before it is forgotten.
+const resolvedRetention = 15 * time.Minute
+
+// flushDue flushes every group due at now: the mute, dedup and notify
+// stages of Alertmanager's pipeline, ending in the outbox. It returns the
+// notifications it queued.
+func (n *Notifier) flushDue(ctx context.Context, now time.Time) ([]*outboxRow, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	rc := n.rc
+	var due []*aggrGroup
+	for _, g := range n.groups {
+		if !g.nextFlush.After(now) {
+			due = append(due, g)
+		}
+	}
+	changedSilences := n.expireResolvedSilences(now)
+	if len(due) == 0 && len(changedSilences) == 0 {
+		return nil, nil
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].key < due[j].key })
+	inh := newInhibitor(rc.inhibit, n.alerts, now)
+	muted := map[model.Fingerprint]bool{}
+	isMuted := func(a *alertEntry) bool {
+		m, ok := muted[a.fp]
+		if !ok {
+			m = len(n.silencedBy(a.Labels, now)) > 0 || len(inh.inhibitedBy(a.fpStr, a.Labels)) > 0
+			muted[a.fp] = m
+		}
+		return m
+	}
+	var rows []*outboxRow
+	var logs []*logEntry
+	var removeResolved []*aggrGroup
+	for _, g := range due {
+		alerts := make([]*alertEntry, 0, len(g.fps))
+		for fp := range g.fps {
+			if a := n.alerts[fp]; a != nil {
+				alerts = append(alerts, a)
+			} else {
+				delete(g.fps, fp)
+			}
+		}
+		sort.Slice(alerts, func(i, j int) bool { return alerts[i].fpStr < alerts[j].fpStr })
+		removeResolved = append(removeResolved, g)
+		if rc.routeMuted(g.route, now) {
+			n.logger.Debug("group muted by a time interval", "group", g.key)
+			continue
+		}
+		for _, integ := range rc.integrations[g.route.receiver] {
+			lk := logKey(g.route.receiver, integ.name, g.key)
+			entry := n.nflog[lk]
+			firing, resolved := map[string]bool{}, map[string]bool{}
+			var sendF, sendR []payloadAlert
+			allAcked := true
+			for _, a := range alerts {
+				if a.Resolved(now) {
+					wasNotified := entry != nil && entry.firing[a.fpStr]
+					if isMuted(a) && !wasNotified && !g.route.resolvedMuted {
+						continue
+					}
+					resolved[a.fpStr] = true
+					sendR = append(sendR, payloadAlert{Alert: a.Alert, Fingerprint: a.fpStr, Status: "resolved"})
+					continue
+				}
+				if isMuted(a) {
+					continue
+				}
+				firing[a.fpStr] = true
+				if !n.acked(a, now) {
+					allAcked = false
+				}
+				sendF = append(sendF, payloadAlert{Alert: a.Alert, Fingerprint: a.fpStr, Status: "firing"})
+			}
+			if !needsUpdate(entry, firing, resolved, integ.sendResolved, g.route.resolvedMuted, allAcked, g.route.repeatInterval, now) {
+				continue
+			}
+			logs = append(logs, &logEntry{receiver: g.route.receiver, integration: integ.name, groupKey: g.key, firing: firing, resolved: resolved, at: now})
+			send := sendF
+			if integ.sendResolved {
+				send = append(send, sendR...)
+			}
+			if len(sendF) == 0 && (!integ.sendResolved || len(sendR) == 0) {
+				continue
+			}
+			status := "firing"
+			if len(sendF) == 0 {
+				status = "resolved"
+			}
+			rows = append(rows, &outboxRow{
+				Receiver: g.route.receiver, Integration: integ.name, GroupKey: g.key, NotifStatus: status,
+				Firing: len(sendF), Resolved: len(send) - len(sendF), CreatedAt: now, NextAttempt: now,
+				Payload: &payload{Receiver: g.route.receiver, GroupKey: g.key, GroupLabels: g.labels, Status: status, Alerts: send},
+			})
+		}
+	}
+	if err := n.persistFlush(ctx, rows, logs, changedSilences); err != nil {
+		for _, g := range due {
+			g.nextFlush = now.Add(time.Second)
+		}
+		return nil, err
+	}
+	for _, e := range logs {
+		n.nflog[e.key()] = e
+	}
+	for _, g := range due {
+		g.nextFlush, g.flushed = now.Add(g.route.groupInterval), true
+	}
+	// Resolved alerts have been told (or didn't need to be): they leave their groups.
+	for _, g := range removeResolved {
+		for fp := range g.fps {
+			if a := n.alerts[fp]; a == nil || a.Resolved(now) {
+				delete(g.fps, fp)
+			}
+		}
+		if len(g.fps) == 0 {
+			delete(n.groups, g.key)
+		}
+	}
+	n.gcAlerts(now)
+	if len(rows) > 0 {
+		n.metrics.queued.Add(float64(len(rows)))
+		n.wake(n.wakeOutbox)
+	}
+	return rows, nil
+}
+
+// gcAlerts forgets alerts resolved long ago and acks of resolved alerts. Called with mu held.
+func (n *Notifier) gcAlerts(now time.Time) {
+	for fp, a := range n.alerts {
+		if a.Resolved(now) {
+			if ack, ok := n.acks[a.fpStr]; ok && ack.StartsAt.Equal(a.StartsAt) {
+				delete(n.acks, a.fpStr)
+				go n.deleteAck(a.fpStr)
+			}
+			if now.Sub(a.EndsAt) > resolvedRetention {
+				delete(n.alerts, fp)
+			}
+		}
+	}
+}
+
+func (n *Notifier) persistFlush(ctx context.Context, rows []*outboxRow, logs []*logEntry, silences []*Silence) error {
+	if len(rows) == 0 && len(logs) == 0 && len(silences) == 0 {
+		return nil
+	}
+	tx, err := n.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("notify: flush: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, r := range rows {
+		if err := insertOutbox(ctx, tx, r); err != nil {
+			return fmt.Errorf("notify: flush: %w", err)
+		}
+	}
+	for _, e := range logs {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO notify_log (receiver, integration, group_key, firing, resolved, at) VALUES (?, ?, ?, ?, ?, ?)`,
+			e.receiver, e.integration, e.groupKey, setJSON(e.firing), setJSON(e.resolved), ms(e.at)); err != nil {
+			return fmt.Errorf("notify: flush: notification log: %w", err)
+		}
+	}
+	for _, s := range silences {
+		if _, err := tx.ExecContext(ctx, `UPDATE notify_silences SET ends_at = ?, updated_at = ?, seen_firing = ? WHERE id = ?`,
+			ms(s.EndsAt), ms(s.UpdatedAt), s.seenFiring, s.ID); err != nil {
+			return fmt.Errorf("notify: flush: silence: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("notify: flush: commit: %w", err)
+	}
+	return nil
+}
+
+// needsUpdate is Alertmanager's dedup decision, a pure function of the
+// last log entry, the firing and resolved sets and the clock, plus vigie's
+// acknowledgements (an acknowledged group is not repeated) and
+// send_resolved_when_muted.
+func needsUpdate(entry *logEntry, firing, resolved map[string]bool, sendResolved, resolvedMuted, allAcked bool, repeat time.Duration, now time.Time) bool {
+	if entry == nil {
+		return len(firing) > 0 || (resolvedMuted && sendResolved && len(resolved) > 0)
+	}
+	if !subset(firing, entry.firing) {
+		return true
+	}
+	if len(firing) == 0 {
+		// Everything resolved: tell it (or, without send_resolved, clear the log).
+		return len(entry.firing) > 0 || (resolvedMuted && sendResolved && !subset(resolved, entry.resolved))
+	}
+	if sendResolved && !subset(resolved, entry.resolved) {
+		return true
+	}
+	if allAcked {
+		return false
+	}
+	return !entry.at.Add(repeat).After(now)
+}
+
+func subset(a, b map[string]bool) bool {
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// Run flushes groups when they are due and delivers the outbox until ctx
+// ends; then it waits a bounded time for deliveries in flight.
+func (n *Notifier) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.runOutbox(ctx, sendCtx)
+	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if _, err := n.flushDue(ctx, n.now()); err != nil && ctx.Err() == nil {
+			n.logger.Error("flushing alert groups failed", "err", err)
+		}
+		wait := time.Minute
+		if next := n.nextFlush(); !next.IsZero() {
+			wait = min(wait, max(next.Sub(n.now()), 0))
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			// Let deliveries in flight finish, within a bound.
+			done := make(chan struct{})
+			go func() { wg.Wait(); n.sends.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				cancelSends()
+				<-done
+			}
+			return nil
+		case <-n.wakeDispatch:
+		case <-timer.C:
+		}
+	}
+}
+
+// Alerts returns the alerts known to the notifier with their state, for the API.
+func (n *Notifier) Alerts() []APIAlert {
+	now := n.now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	inh := newInhibitor(n.rc.inhibit, n.alerts, now)
+	out := make([]APIAlert, 0, len(n.alerts))
+	for _, a := range n.alerts {
+		if a.Resolved(now) {
+			continue
+		}
+		aa := APIAlert{
+			Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, EndsAt: a.EndsAt,
+			GeneratorURL: a.GeneratorURL, Fingerprint: a.fpStr, UpdatedAt: a.updatedAt,
+			Receivers: []APIReceiver{},
+		}
+		if aa.Annotations == nil {
+			aa.Annotations = map[string]string{}
+		}
+		seen := map[string]bool{}
+		for _, r := range n.rc.root.match(a.Labels) {
+			if !seen[r.receiver] {
+				aa.Receivers = append(aa.Receivers, APIReceiver{Name: r.receiver})
+				seen[r.receiver] = true
+			}
+			if n.rc.routeMuted(r, now) {
+				aa.Status.MutedBy = append(aa.Status.MutedBy, append(r.mute, r.active...)...)
+			}
+		}
+		aa.Status.SilencedBy = nonNil(n.silencedBy(a.Labels, now))
+		aa.Status.InhibitedBy = nonNil(inh.inhibitedBy(a.fpStr, a.Labels))
+		aa.Status.MutedBy = nonNil(aa.Status.MutedBy)
+		aa.Status.State = "active"
+		if len(aa.Status.SilencedBy)+len(aa.Status.InhibitedBy)+len(aa.Status.MutedBy) > 0 {
+			aa.Status.State = "suppressed"
+		}
+		if ack, ok := n.acks[a.fpStr]; ok && ack.valid(a, now) {
+			cp := *ack
+			aa.Acknowledged = &cp
+		}
+		out = append(out, aa)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Fingerprint < out[j].Fingerprint })
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
