@@ -401,6 +401,11 @@ func (n *Notifier) flushDue(ctx context.Context, now time.Time) ([]*outboxRow, e
 					continue
 				}
 				if isMuted(a) {
+					// Muted now but told before: it stays in the log so that
+					// its resolution goes out, but is not repeated.
+					if entry != nil && entry.firing[a.fpStr] {
+						firing[a.fpStr] = true
+					}
 					continue
 				}
 				firing[a.fpStr] = true

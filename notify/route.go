@@ -23,7 +23,7 @@ type Alert struct {
 }
 
 // Fingerprint identifies an alert by its labels, as Alertmanager does (16 hex digits).
-func (a *Alert) Fingerprint() string { return fingerprint(a.Labels).String() }
+func (a Alert) Fingerprint() string { return fingerprint(a.Labels).String() }
 
 func fingerprint(lset map[string]string) model.Fingerprint {
 	ls := make(model.LabelSet, len(lset))
@@ -34,10 +34,10 @@ func fingerprint(lset map[string]string) model.Fingerprint {
 }
 
 // Resolved reports whether the alert has ended at t.
-func (a *Alert) Resolved(t time.Time) bool { return !a.EndsAt.IsZero() && !a.EndsAt.After(t) }
+func (a Alert) Resolved(t time.Time) bool { return !a.EndsAt.IsZero() && !a.EndsAt.After(t) }
 
 // Name is the alertname label.
-func (a *Alert) Name() string { return a.Labels["alertname"] }
+func (a Alert) Name() string { return a.Labels["alertname"] }
 
 // routeNode is a compiled route with inherited settings resolved.
 type routeNode struct {

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vigie-dev/vigie/collector/node"
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/config"
 	"github.com/vigie-dev/vigie/storage"
@@ -50,6 +51,7 @@ type CollectConfig struct {
 	Interval config.Duration `yaml:"interval"`
 	// Timeout bounds one collection (default: the interval, at most 10s).
 	Timeout config.Duration `yaml:"timeout"`
+	Node    node.Config     `yaml:"node"`
 	Scrape  scrape.Config   `yaml:"scrape"`
 }
 
@@ -67,6 +69,7 @@ func defaultConfig() Config {
 		Storage: storage.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
+			Node:     node.DefaultConfig(),
 		},
 	}
 }
@@ -103,6 +106,7 @@ func (c *Config) Validate() error {
 	if c.Collect.Timeout != 0 && c.Collect.Timeout > c.Collect.Interval {
 		errs = append(errs, config.Errorf("collect.timeout", "must not exceed collect.interval (%s)", c.Collect.Interval))
 	}
+	errs = append(errs, config.Prefix("collect.node", c.Collect.Node.Validate()))
 	errs = append(errs, config.Prefix("collect.scrape", c.Collect.Scrape.Validate()))
 	return errors.Join(errs...)
 }

@@ -52,6 +52,9 @@ type Collector struct {
 	filter *filter
 	now    func() time.Time
 	devs   *deviceNames
+	// cgroups reads container stats from the cgroup filesystem; nil when
+	// it is not readable here, and the engine's stats endpoint is used.
+	cgroups *cgroupReader
 
 	mu       sync.Mutex
 	seen     bool // the engine answered once (auto mode switches on)
@@ -92,7 +95,13 @@ func New(cfg Config, logger *slog.Logger) (*Collector, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	cg, err := newCgroupReader("/proc")
+	if err != nil {
+		logger.Debug("cgroup filesystem not readable; using the engine's stats endpoint", "collector", "docker", "err", err)
+		cg = nil
+	}
 	return &Collector{
+		cgroups: cg,
 		cfg:     cfg,
 		logger:  logger.With("collector", "docker"),
 		cli:     cli,
@@ -265,6 +274,17 @@ func (c *Collector) gatherOne(ctx context.Context, s container.Summary) *info {
 	in.labels = labelValues(s.ID, containerName(s.Names), s.Image, s.Labels)
 	if in.state != string(container.StateRunning) {
 		return in
+	}
+	if c.cgroups != nil && ins.Container.State != nil {
+		// Straight from the cgroup files: the engine's stats endpoint waits
+		// for its next collection tick (up to a second) before answering.
+		if st, err := c.cgroups.stats(ins.Container.State.Pid); err == nil {
+			if hc := ins.Container.HostConfig; hc != nil && (hc.NetworkMode.IsHost() || hc.NetworkMode.IsNone()) {
+				st.Networks = nil // the engine reports no networks for these either
+			}
+			in.stats = st
+			return in
+		}
 	}
 	res, err := c.cli.ContainerStats(ctx, s.ID, client.ContainerStatsOptions{})
 	if err != nil {

@@ -32,6 +32,9 @@ var (
 	netTxQueueLenDesc = netClassDesc("transmit_queue_length")
 	netFlagsDesc      = netClassDesc("flags")
 	netIfaceIDDesc    = netClassDesc("iface_id")
+	// Not in /proc/net/dev: node_exporter takes it from netlink.
+	netNoHandlerDesc = prometheus.NewDesc("node_network_receive_nohandler_total",
+		"Network device statistic receive_nohandler.", []string{"device"}, nil)
 )
 
 // updateNetdev reports /proc/net/dev: traffic, errors and drops per interface.
@@ -129,6 +132,9 @@ func (c *Collector) updateNetclass(_ context.Context, ch chan<- prometheus.Metri
 		}
 		if v, ok := num("tx_queue_len"); ok {
 			ch <- gauge(netTxQueueLenDesc, v, dev)
+		}
+		if v, ok := num("statistics/rx_nohandler"); ok {
+			ch <- counter(netNoHandlerDesc, v, dev)
 		}
 		syscall.Close(dfd)
 	}

@@ -89,31 +89,36 @@ func BenchmarkGatherVsExporter(b *testing.B) {
 	}
 	pg := benchServer(b)
 
-	c := benchCollector(b, pg, DefaultSizeInterval)
-	var vigie, exporter result
+	var vigie, vigieSizes, exporter result
 	b.Run("vigie", func(b *testing.B) {
-		vigie = measureVigie(b, pg, c)
+		vigie = measureVigie(b, pg, benchCollector(b, pg, DefaultSizeInterval))
 	})
-
+	b.Run("vigie_sizes_every_gather", func(b *testing.B) {
+		vigieSizes = measureVigie(b, pg, benchCollector(b, pg, 0))
+	})
 	addr := startExporter(b, exporterBin, pg.DSN("exporter", "bench", "postgres"))
 	b.Run("exporter", func(b *testing.B) {
 		exporter = measureExporter(b, pg, addr)
 	})
-	if vigie.n == 0 || exporter.n == 0 {
+	if vigie.n == 0 || vigieSizes.n == 0 || exporter.n == 0 {
 		return
 	}
 
-	fmt.Printf("\n%-28s %12s %14s %14s %10s %10s\n", "one gather (20 dbs, 200 tables)", "wall", "client CPU", "backend CPU", "queries", "series")
-	for _, r := range []struct {
-		name string
-		r    result
-	}{{"vigie collector", vigie}, {"postgres_exporter /metrics", exporter}} {
-		fmt.Printf("%-28s %12s %14s %14s %10.1f %10d\n", r.name, r.r.wall.Round(time.Microsecond), r.r.clientCPU.Round(time.Microsecond),
-			r.r.serverCPU.Round(time.Microsecond), r.r.serverQueries, r.r.series)
+	fmt.Printf("\n%-34s %10s %11s %12s %8s %7s\n", "one gather, 20 dbs, 200 tables", "wall", "client CPU", "backend CPU", "queries", "series")
+	row := func(name string, r result) {
+		fmt.Printf("%-34s %10s %11s %12s %8.1f %7d\n", name, r.wall.Round(time.Microsecond), r.clientCPU.Round(time.Microsecond),
+			r.serverCPU.Round(time.Microsecond), r.serverQueries, r.series)
 	}
-	fmt.Printf("%-28s %11.2fx %13.2fx %13.2fx %9.2fx\n\n", "exporter / vigie",
-		ratio(exporter.wall, vigie.wall), ratio(exporter.clientCPU, vigie.clientCPU), ratio(exporter.serverCPU, vigie.serverCPU),
-		exporter.serverQueries/vigie.serverQueries)
+	ratios := func(name string, a, b result) {
+		fmt.Printf("%-34s %9.2fx %10.2fx %11.2fx %7.2fx\n", name,
+			ratio(a.wall, b.wall), ratio(a.clientCPU, b.clientCPU), ratio(a.serverCPU, b.serverCPU), a.serverQueries/b.serverQueries)
+	}
+	row("vigie (sizes every 1m, default)", vigie)
+	row("vigie (sizes every gather)", vigieSizes)
+	row("postgres_exporter GET /metrics", exporter)
+	ratios("exporter / vigie (default)", exporter, vigie)
+	ratios("exporter / vigie (sizes each time)", exporter, vigieSizes)
+	fmt.Println()
 }
 
 func ratio(a, b time.Duration) float64 {

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+
+	"github.com/vigie-dev/vigie/collector"
+	"github.com/vigie-dev/vigie/collector/node"
+)
+
+// collectorsPart builds the built-in collectors from collect.* and swaps
+// them into the Set on every (re)load. A collector whose section did not
+// change is kept as it is, with its connections and state.
+type collectorsPart struct {
+	a *app
+
+	mu      sync.Mutex
+	ctx     context.Context // set by run, for collectors with background work
+	current map[string]*builtCollector
+	waiting []*builtCollector // built before run started
+}
+
+// builtCollector is one running collector and the section it was built from.
+type builtCollector struct {
+	section any
+	c       collector.Collector
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// runner is a collector with background work (an event stream, a pool).
+type runner interface {
+	Run(ctx context.Context)
+}
+
+type closer interface {
+	Close() error
+}
+
+// builder makes one collector from the configuration, or nil when its section disables it.
+type builder struct {
+	name    string
+	section func(cfg *Config) any
+	build   func(a *app, cfg *Config) (collector.Collector, error)
+}
+
+var collectorBuilders = []builder{
+	{
+		name:    "node",
+		section: func(cfg *Config) any { return cfg.Collect.Node },
+		build: func(a *app, cfg *Config) (collector.Collector, error) {
+			if !cfg.Collect.Node.Enabled {
+				return nil, nil
+			}
+			return node.New(cfg.Collect.Node, a.logger.With("collector", "node"))
+		},
+	},
+}
+
+func init() {
+	partFactories = append(partFactories, func(a *app) (part, error) {
+		return &collectorsPart{a: a, current: map[string]*builtCollector{}}, nil
+	})
+}
+
+func (p *collectorsPart) name() string { return "collect" }
+
+func (p *collectorsPart) prepare(cfg *Config) (func(), error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	next := map[string]*builtCollector{}
+	var fresh []*builtCollector
+	var errs []error
+	for _, b := range collectorBuilders {
+		sec := b.section(cfg)
+		if old, ok := p.current[b.name]; ok && reflect.DeepEqual(old.section, sec) {
+			next[b.name] = old
+			continue
+		}
+		c, err := b.build(p.a, cfg)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		bc := &builtCollector{section: sec, c: c}
+		next[b.name] = bc
+		fresh = append(fresh, bc)
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, bc := range fresh {
+			stopCollector(bc)
+		}
+		return nil, err
+	}
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		var cs []collector.Collector
+		for _, b := range collectorBuilders {
+			if bc := next[b.name]; bc != nil && bc.c != nil {
+				cs = append(cs, bc.c)
+			}
+		}
+		p.a.set.Replace(cs...)
+		for name, old := range p.current {
+			if next[name] != old {
+				stopCollector(old)
+			}
+		}
+		p.current = next
+		for _, bc := range fresh {
+			p.startLocked(bc)
+		}
+	}, nil
+}
+
+// startLocked starts a collector's background work, now or when run starts.
+func (p *collectorsPart) startLocked(bc *builtCollector) {
+	r, ok := bc.c.(runner)
+	if !ok || bc.c == nil {
+		return
+	}
+	if p.ctx == nil {
+		p.waiting = append(p.waiting, bc)
+		return
+	}
+	ctx, cancel := context.WithCancel(p.ctx)
+	bc.cancel, bc.done = cancel, make(chan struct{})
+	go func() {
+		defer close(bc.done)
+		r.Run(ctx)
+	}()
+}
+
+func stopCollector(bc *builtCollector) {
+	if bc == nil || bc.c == nil {
+		return
+	}
+	if bc.cancel != nil {
+		bc.cancel()
+		<-bc.done
+	}
+	if c, ok := bc.c.(closer); ok {
+		_ = c.Close()
+	}
+}
+
+func (p *collectorsPart) run(ctx context.Context) {
+	p.mu.Lock()
+	p.ctx = ctx
+	waiting := p.waiting
+	p.waiting = nil
+	for _, bc := range waiting {
+		p.startLocked(bc)
+	}
+	p.mu.Unlock()
+	<-ctx.Done()
+}
+
+func (p *collectorsPart) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, bc := range p.current {
+		stopCollector(bc)
+	}
+	p.current = map[string]*builtCollector{}
+	return nil
+}

@@ -1,0 +1,404 @@
+package notify
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// APIAlert is Alertmanager's API v2 gettable alert, plus vigie's acknowledgement.
+type APIAlert struct {
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	UpdatedAt    time.Time         `json:"updatedAt"`
+	GeneratorURL string            `json:"generatorURL,omitempty"`
+	Fingerprint  string            `json:"fingerprint"`
+	Receivers    []APIReceiver     `json:"receivers"`
+	Status       APIAlertStatus    `json:"status"`
+	Acknowledged *Ack              `json:"acknowledged,omitempty"`
+}
+
+// APIReceiver names a receiver.
+type APIReceiver struct {
+	Name string `json:"name"`
+}
+
+// APIAlertStatus is active or suppressed, and why.
+type APIAlertStatus struct {
+	State       string   `json:"state"`
+	SilencedBy  []string `json:"silencedBy"`
+	InhibitedBy []string `json:"inhibitedBy"`
+	MutedBy     []string `json:"mutedBy"`
+}
+
+// Notification is one entry of /api/v1/notifications: a delivery and its status.
+type Notification struct {
+	ID            int64     `json:"id"`
+	Receiver      string    `json:"receiver"`
+	Integration   string    `json:"integration"`
+	GroupKey      string    `json:"groupKey"`
+	Status        string    `json:"status"` // pending, sent, failed
+	Notification  string    `json:"notification"`
+	Firing        int       `json:"firing"`
+	Resolved      int       `json:"resolved"`
+	CreatedAt     time.Time `json:"createdAt"`
+	Attempts      int       `json:"attempts"`
+	LastAttemptAt time.Time `json:"lastAttemptAt,omitzero"`
+	NextAttemptAt time.Time `json:"nextAttemptAt,omitzero"`
+	DoneAt        time.Time `json:"doneAt,omitzero"`
+	LastError     string    `json:"lastError,omitempty"`
+	Response      string    `json:"response,omitempty"`
+}
+
+// Handler serves the notifier's API, to mount at the root of vigie's mux:
+//
+//	GET, POST  /api/v2/alerts                       Alertmanager's alerts API (Prometheus can send here)
+//	GET, POST  /api/v2/silences                     list, create or update
+//	GET, DELETE /api/v2/silence/{id}                get, expire
+//	GET        /api/v1/notifications                recent deliveries with status
+//	POST       /api/v1/alerts/{fingerprint}/ack     acknowledge (JSON body, or a signed link's exp and sig)
+//	GET        /api/v1/alerts/{fingerprint}/ack     the signed one-click link's page
+func (n *Notifier) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v2/alerts", n.getAlerts)
+	mux.HandleFunc("POST /api/v2/alerts", n.postAlerts)
+	mux.HandleFunc("GET /api/v2/silences", n.getSilences)
+	mux.HandleFunc("POST /api/v2/silences", n.postSilence)
+	mux.HandleFunc("GET /api/v2/silence/{id}", n.getSilence)
+	mux.HandleFunc("DELETE /api/v2/silence/{id}", n.deleteSilence)
+	mux.HandleFunc("GET /api/v1/notifications", n.getNotifications)
+	mux.HandleFunc("POST /api/v1/alerts/{fp}/ack", n.postAck)
+	mux.HandleFunc("GET /api/v1/alerts/{fp}/ack", n.getAckPage)
+	return mux
+}
+
+// Routes lists the patterns Handler serves, for mounting on a shared mux.
+func Routes() []string {
+	return []string{
+		"GET /api/v2/alerts", "POST /api/v2/alerts", "GET /api/v2/silences", "POST /api/v2/silences",
+		"GET /api/v2/silence/{id}", "DELETE /api/v2/silence/{id}", "GET /api/v1/notifications",
+		"POST /api/v1/alerts/{fp}/ack", "GET /api/v1/alerts/{fp}/ack",
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// v2Error answers as Alertmanager's v2 API does: a JSON string.
+func v2Error(w http.ResponseWriter, err error) {
+	writeJSON(w, errCode(err), err.Error())
+}
+
+// v1 answers use Prometheus' envelope.
+func v1Error(w http.ResponseWriter, err error) {
+	code := errCode(err)
+	typ := "internal"
+	switch code {
+	case http.StatusBadRequest:
+		typ = "bad_data"
+	case http.StatusNotFound:
+		typ = "not_found"
+	}
+	writeJSON(w, code, map[string]any{"status": "error", "errorType": typ, "error": err.Error()})
+}
+
+func v1OK(w http.ResponseWriter, data any) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "data": data})
+}
+
+func errCode(err error) int {
+	switch {
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 4<<20))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: invalid JSON body: %v", errBadRequest, err)
+	}
+	return nil
+}
+
+func (n *Notifier) getAlerts(w http.ResponseWriter, r *http.Request) {
+	alerts := n.Alerts()
+	var filter Matchers
+	for _, f := range r.URL.Query()["filter"] {
+		ms, err := ParseMatchers(f)
+		if err != nil {
+			v2Error(w, fmt.Errorf("%w: %v", errBadRequest, err))
+			return
+		}
+		filter = append(filter, ms...)
+	}
+	q := r.URL.Query()
+	out := make([]APIAlert, 0, len(alerts))
+	for _, a := range alerts {
+		if !filter.Matches(a.Labels) {
+			continue
+		}
+		if q.Get("silenced") == "false" && len(a.Status.SilencedBy) > 0 ||
+			q.Get("inhibited") == "false" && len(a.Status.InhibitedBy) > 0 ||
+			q.Get("active") == "false" && a.Status.State == "active" {
+			continue
+		}
+		out = append(out, a)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Notifier) postAlerts(w http.ResponseWriter, r *http.Request) {
+	var alerts []Alert
+	if err := decodeBody(r, &alerts); err != nil {
+		v2Error(w, err)
+		return
+	}
+	for i, a := range alerts {
+		for k := range a.Labels {
+			if !labelNameRE.MatchString(k) {
+				v2Error(w, fmt.Errorf("%w: alert %d: invalid label name %q", errBadRequest, i, k))
+				return
+			}
+		}
+	}
+	if err := n.Put(r.Context(), alerts...); err != nil {
+		v2Error(w, fmt.Errorf("%w: %v", errBadRequest, err))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (n *Notifier) getSilences(w http.ResponseWriter, r *http.Request) {
+	var filter Matchers
+	for _, f := range r.URL.Query()["filter"] {
+		ms, err := ParseMatchers(f)
+		if err != nil {
+			v2Error(w, fmt.Errorf("%w: %v", errBadRequest, err))
+			return
+		}
+		filter = append(filter, ms...)
+	}
+	out := []Silence{}
+	for _, s := range n.Silences() {
+		if len(filter) > 0 && !silenceHas(s, filter) {
+			continue
+		}
+		out = append(out, s)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// silenceHas reports whether the silence has every filter matcher among its own, as Alertmanager filters.
+func silenceHas(s Silence, filter Matchers) bool {
+	own := APIMatchers(s.matchers)
+	for _, f := range APIMatchers(filter) {
+		found := false
+		for _, o := range own {
+			if o.Name == f.Name && o.Value == f.Value && o.IsRegex == f.IsRegex && *o.IsEqual == *f.IsEqual {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func (n *Notifier) postSilence(w http.ResponseWriter, r *http.Request) {
+	var s Silence
+	if err := decodeBody(r, &s); err != nil {
+		v2Error(w, err)
+		return
+	}
+	id, err := n.AddSilence(r.Context(), s)
+	if err != nil {
+		v2Error(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"silenceID": id})
+}
+
+func (n *Notifier) getSilence(w http.ResponseWriter, r *http.Request) {
+	s, err := n.Silence(r.PathValue("id"))
+	if err != nil {
+		v2Error(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (n *Notifier) deleteSilence(w http.ResponseWriter, r *http.Request) {
+	if err := n.ExpireSilence(r.Context(), r.PathValue("id")); err != nil {
+		v2Error(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// Notifications returns the most recent deliveries, newest first.
+func (n *Notifier) Notifications(r *http.Request, limit int, status, receiver string) ([]Notification, error) {
+	q := `SELECT ` + outboxCols + ` FROM notify_outbox WHERE (? = '' OR status = ?) AND (? = '' OR receiver = ?) ORDER BY id DESC LIMIT ?`
+	rows, err := n.db.QueryContext(r.Context(), q, status, status, receiver, receiver, limit)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	defer rows.Close()
+	out := []Notification{}
+	for rows.Next() {
+		o, err := scanOutbox(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("notifications: %w", err)
+		}
+		nt := Notification{ID: o.ID, Receiver: o.Receiver, Integration: o.Integration, GroupKey: o.GroupKey, Status: o.Status,
+			Notification: o.NotifStatus, Firing: o.Firing, Resolved: o.Resolved, CreatedAt: o.CreatedAt, Attempts: o.Attempts,
+			LastAttemptAt: o.LastAttempt, DoneAt: o.DoneAt, LastError: o.LastError, Response: o.Response}
+		if o.Status == "pending" {
+			nt.NextAttemptAt = o.NextAttempt
+		}
+		out = append(out, nt)
+	}
+	return out, rows.Err()
+}
+
+func (n *Notifier) getNotifications(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > 10000 {
+			v1Error(w, fmt.Errorf("%w: limit must be between 1 and 10000", errBadRequest))
+			return
+		}
+		limit = v
+	}
+	st := r.URL.Query().Get("status")
+	switch st {
+	case "", "pending", "sent", "failed":
+	default:
+		v1Error(w, fmt.Errorf("%w: status must be pending, sent or failed", errBadRequest))
+		return
+	}
+	out, err := n.Notifications(r, limit, st, r.URL.Query().Get("receiver"))
+	if err != nil {
+		v1Error(w, err)
+		return
+	}
+	v1OK(w, out)
+}
+
+// AckRequest is the body of POST /api/v1/alerts/{fingerprint}/ack.
+type AckRequest struct {
+	CreatedBy string `json:"createdBy"`
+	Comment   string `json:"comment"`
+	// Duration such as "4h" (default 24h).
+	Duration string `json:"duration"`
+}
+
+func (n *Notifier) postAck(w http.ResponseWriter, r *http.Request) {
+	fp := r.PathValue("fp")
+	q := r.URL.Query()
+	if q.Get("sig") != "" {
+		// The signed link's confirmation form.
+		if !n.checkAckSig(fp, q.Get("exp"), q.Get("sig"), n.now()) {
+			ackPage(w, http.StatusForbidden, "This acknowledgement link is invalid or has expired.")
+			return
+		}
+		if _, err := n.Acknowledge(r.Context(), fp, "link", "acknowledged from a notification", 0); err != nil {
+			ackPage(w, errCode(err), "Could not acknowledge: "+err.Error())
+			return
+		}
+		ackPage(w, http.StatusOK, "Acknowledged: repeats of this alert stop until it resolves or for 24h.")
+		return
+	}
+	var req AckRequest
+	if r.ContentLength != 0 {
+		if err := decodeBody(r, &req); err != nil {
+			v1Error(w, err)
+			return
+		}
+	}
+	var d time.Duration
+	if req.Duration != "" {
+		v, err := parseDuration(req.Duration)
+		if err != nil || v <= 0 {
+			v1Error(w, fmt.Errorf("%w: invalid duration %q", errBadRequest, req.Duration))
+			return
+		}
+		d = v
+	}
+	a, err := n.Acknowledge(r.Context(), fp, req.CreatedBy, req.Comment, d)
+	if err != nil {
+		v1Error(w, err)
+		return
+	}
+	v1OK(w, a)
+}
+
+// getAckPage answers the one-click link with a page that acknowledges by
+// posting itself: a person's browser acknowledges in one click, while link
+// scanners and chat previews, which fetch but don't run scripts, don't.
+func (n *Notifier) getAckPage(w http.ResponseWriter, r *http.Request) {
+	fp := r.PathValue("fp")
+	q := r.URL.Query()
+	if !n.checkAckSig(fp, q.Get("exp"), q.Get("sig"), n.now()) {
+		ackPage(w, http.StatusForbidden, "This acknowledgement link is invalid or has expired.")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = ackFormTmpl.Execute(w, map[string]string{"Action": r.URL.Path + "?" + r.URL.RawQuery, "FP": fp})
+}
+
+var ackFormTmpl = template.Must(template.New("ack").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Acknowledge alert</title></head>
+<body style="font-family: sans-serif">
+<form method="post" action="{{ .Action }}"><p>Acknowledge alert {{ .FP }}?</p><button type="submit">Acknowledge</button></form>
+<script>document.forms[0].submit()</script>
+</body></html>
+`))
+
+var ackResultTmpl = template.Must(template.New("ackResult").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>vigie</title></head><body style="font-family: sans-serif"><p>{{ . }}</p></body></html>
+`))
+
+func ackPage(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_ = ackResultTmpl.Execute(w, msg)
+}
+
+// parseDuration accepts Go durations and Prometheus' (1d, 1w).
+func parseDuration(s string) (time.Duration, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	var unit time.Duration
+	switch {
+	case strings.HasSuffix(s, "d"):
+		unit = 24 * time.Hour
+	case strings.HasSuffix(s, "w"):
+		unit = 7 * 24 * time.Hour
+	default:
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	v, err := strconv.Atoi(s[:len(s)-1])
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return time.Duration(v) * unit, nil
+}
