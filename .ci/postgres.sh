@@ -2,8 +2,9 @@
 # Installs what the PostgreSQL tests and benchmarks need from Debian's
 # packages, when missing: the server binaries (initdb, postgres; the tests
 # start throwaway clusters of their own, nothing is started here), the
-# pg_stat_statements extension (in postgresql-NN on Debian 12) and
-# prometheus-postgres-exporter (bench/postgres-vs-exporter.sh only).
+# pg_stat_statements extension (in postgresql-NN on Debian 12), and with
+# --with-exporter prometheus-postgres-exporter (for
+# bench/postgres-vs-exporter.sh only; the tests don't need it).
 #
 # Prints one line: the binaries directory the tests will use, which is what
 # VIGIE_TEST_PG_BIN should be set to.
@@ -12,7 +13,9 @@ export DEBIAN_FRONTEND=noninteractive
 
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
-command -v prometheus-postgres-exporter >/dev/null 2>&1 || need+=(prometheus-postgres-exporter)
+if [ "${1:-}" = --with-exporter ]; then
+  command -v prometheus-postgres-exporter >/dev/null 2>&1 || need+=(prometheus-postgres-exporter)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

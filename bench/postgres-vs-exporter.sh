@@ -8,7 +8,7 @@
 #   bench/postgres-vs-exporter.sh [benchtime]     (default 3s per side)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash .ci/postgres.sh
+bash .ci/postgres.sh --with-exporter
 VIGIE_TEST_PG_BIN=${VIGIE_TEST_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 export VIGIE_TEST_PG_BIN
 echo "exporter: $(prometheus-postgres-exporter --version 2>&1 | head -1)"

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -252,9 +253,9 @@ func (n *Notifier) deleteSilence(w http.ResponseWriter, r *http.Request) {
 }
 
 // Notifications returns the most recent deliveries, newest first.
-func (n *Notifier) Notifications(r *http.Request, limit int, status, receiver string) ([]Notification, error) {
+func (n *Notifier) Notifications(ctx context.Context, limit int, status, receiver string) ([]Notification, error) {
 	q := `SELECT ` + outboxCols + ` FROM notify_outbox WHERE (? = '' OR status = ?) AND (? = '' OR receiver = ?) ORDER BY id DESC LIMIT ?`
-	rows, err := n.db.QueryContext(r.Context(), q, status, status, receiver, receiver, limit)
+	rows, err := n.db.QueryContext(ctx, q, status, status, receiver, receiver, limit)
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
@@ -293,7 +294,7 @@ func (n *Notifier) getNotifications(w http.ResponseWriter, r *http.Request) {
 		v1Error(w, fmt.Errorf("%w: status must be pending, sent or failed", errBadRequest))
 		return
 	}
-	out, err := n.Notifications(r, limit, st, r.URL.Query().Get("receiver"))
+	out, err := n.Notifications(r.Context(), limit, st, r.URL.Query().Get("receiver"))
 	if err != nil {
 		v1Error(w, err)
 		return

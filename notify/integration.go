@@ -161,6 +161,8 @@ func failureReason(err error, retry bool) string {
 		return "rejected"
 	case errors.Is(err, errTemplate):
 		return "template"
+	case strings.Contains(err.Error(), "AUTH failed") || strings.Contains(err.Error(), "535 "):
+		return "auth"
 	case isConnError(err):
 		return "unreachable"
 	case !retry:
@@ -173,7 +175,7 @@ var errTemplate = errors.New("template")
 
 func isConnError(err error) bool {
 	var oe *net.OpError
-	return errors.As(err, &oe) || strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "dial failed")
+	return errors.As(err, &oe) || strings.Contains(err.Error(), "connection refused")
 }
 
 // statusError is an HTTP answer that was not a success.

@@ -17,7 +17,7 @@ func newMetrics(reg prometheus.Registerer, n *Notifier) *metrics {
 		}, []string{"receiver", "integration"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigie_notifications_failed_total",
-			Help: "Failed delivery attempts, by receiver and reason (timeout, unreachable, rate_limited, server_error, rejected, template, expired, unknown_receiver, other).",
+			Help: "Failed delivery attempts, by receiver and reason (timeout, unreachable, auth, rate_limited, server_error, rejected, template, expired, unknown_receiver, other).",
 		}, []string{"receiver", "reason"}),
 		queued: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigie_notifications_queued", Help: "Notifications in the outbox waiting for delivery.",

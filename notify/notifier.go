@@ -265,15 +265,12 @@ func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 			errs = append(errs, errors.New("alert without labels"))
 			continue
 		}
-		if a.StartsAt.IsZero() {
+		startsDefaulted := a.StartsAt.IsZero()
+		if startsDefaulted {
 			a.StartsAt = now
 		}
 		if a.EndsAt.IsZero() {
 			a.EndsAt = now.Add(resolveTimeout)
-		}
-		if a.EndsAt.Before(a.StartsAt) {
-			errs = append(errs, fmt.Errorf("alert %s: endsAt before startsAt", labelsString(a.Labels)))
-			continue
 		}
 		fp := fingerprint(a.Labels)
 		e := n.alerts[fp]
@@ -282,6 +279,13 @@ func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 			if e.StartsAt.Before(a.StartsAt) {
 				a.StartsAt = e.StartsAt
 			}
+		}
+		if a.EndsAt.Before(a.StartsAt) {
+			if !startsDefaulted {
+				errs = append(errs, fmt.Errorf("alert %s: endsAt before startsAt", labelsString(a.Labels)))
+				continue
+			}
+			a.StartsAt = a.EndsAt
 		}
 		e = &alertEntry{Alert: a, fp: fp, fpStr: fp.String(), updatedAt: now}
 		n.alerts[fp] = e

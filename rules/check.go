@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
-	"strings"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
@@ -168,14 +167,4 @@ func CountRules(file string) (int, error) {
 		n += len(g.Rules)
 	}
 	return n, nil
-}
-
-// joinLines renders errors one per line.
-func joinLines(errs []error) string {
-	var b strings.Builder
-	for _, e := range errs {
-		b.WriteString(e.Error())
-		b.WriteByte('\n')
-	}
-	return b.String()
 }

@@ -189,15 +189,28 @@ func resolveFiles(cfg Config) (builtin []builtinFile, user []string, err error) 
 // did not change keep their state; changed groups keep their alerts' state
 // (Prometheus's Manager.Update semantics).
 func (m *Manager) ApplyConfig(cfg Config) error {
-	if err := cfg.Validate(); err != nil {
+	commit, err := m.Prepare(cfg)
+	if err != nil {
 		return err
+	}
+	commit()
+	return nil
+}
+
+// Prepare does the checking half of ApplyConfig: it loads and checks every
+// file and returns a function that makes the new rules take effect. Nothing
+// changes until commit is called (for an all-or-nothing reload across
+// components); a commit whose Prepare is superseded is still safe to call.
+func (m *Manager) Prepare(cfg Config) (commit func(), err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 
 	builtin, user, err := resolveFiles(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, pat := range cfg.Files {
 		if ms, _ := filepath.Glob(pat); len(ms) == 0 {
@@ -217,14 +230,19 @@ func (m *Manager) ApplyConfig(cfg Config) error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("rules not loaded, the previous rules keep running:\n%w", errors.Join(errs...))
+		return nil, fmt.Errorf("rules not loaded, the previous rules keep running:\n%w", errors.Join(errs...))
 	}
 	m.opts.GroupLoader = loader
 	loaded, es := m.prom.LoadGroups(cfg.EvaluationInterval.D(), labels.EmptyLabels(), m.o.ExternalURL, nil, false, files...)
 	if len(es) > 0 {
-		return fmt.Errorf("rules not loaded, the previous rules keep running:\n%w", errors.Join(es...))
+		return nil, fmt.Errorf("rules not loaded, the previous rules keep running:\n%w", errors.Join(es...))
 	}
+	return func() { m.commit(cfg, loaded, len(files)) }, nil
+}
 
+func (m *Manager) commit(cfg Config, loaded map[string]*promrules.Group, nfiles int) {
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
 	m.evalMu.Lock()
 	defer m.evalMu.Unlock()
 	now := m.o.Now()
@@ -286,8 +304,7 @@ func (m *Manager) ApplyConfig(cfg Config) error {
 	m.applied = true
 	m.mu.Unlock()
 	m.wake()
-	m.logger.Info("rules loaded", "groups", len(next), "files", len(files))
-	return nil
+	m.logger.Info("rules loaded", "groups", len(next), "files", nfiles)
 }
 
 // Collected tells the Manager that a collection has committed samples at

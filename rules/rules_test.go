@@ -107,7 +107,7 @@ func TestBuiltinConfig(t *testing.T) {
 	}
 	for _, want := range []string{
 		"node_memory_MemTotal_bytes) > 75\n",
-		"increase(vigie_container_oom_kills_total[5m]) > 0\n        for: 10m",
+		"increase(container_oom_events_total[5m]) > 0\n        for: 10m",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("rendered pack lacks %q", want)

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigie-dev/vigie/collector/node"
+	"github.com/vigie-dev/vigie/collector/postgres"
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/config"
 	"github.com/vigie-dev/vigie/storage"
@@ -50,9 +51,10 @@ type CollectConfig struct {
 	// Interval between two collections of the built-in collectors (default 15s, at least 1s).
 	Interval config.Duration `yaml:"interval"`
 	// Timeout bounds one collection (default: the interval, at most 10s).
-	Timeout config.Duration `yaml:"timeout"`
-	Node    node.Config     `yaml:"node"`
-	Scrape  scrape.Config   `yaml:"scrape"`
+	Timeout  config.Duration `yaml:"timeout"`
+	Node     node.Config     `yaml:"node"`
+	Postgres postgres.Config `yaml:"postgres"`
+	Scrape   scrape.Config   `yaml:"scrape"`
 }
 
 // defaultConfig returns every default; the file's values are decoded over it.
@@ -107,6 +109,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.Errorf("collect.timeout", "must not exceed collect.interval (%s)", c.Collect.Interval))
 	}
 	errs = append(errs, config.Prefix("collect.node", c.Collect.Node.Validate()))
+	errs = append(errs, config.Prefix("collect.postgres", c.Collect.Postgres.Validate()))
 	errs = append(errs, config.Prefix("collect.scrape", c.Collect.Scrape.Validate()))
 	return errors.Join(errs...)
 }

@@ -93,3 +93,12 @@ func TestEmbeddedDefaultConfigIsValid(t *testing.T) {
 		t.Fatalf("embedded default: listen %q data_dir %q", cfg.Global.Listen, cfg.Global.DataDir)
 	}
 }
+
+func TestShippedConfigsAreValid(t *testing.T) {
+	t.Setenv("VIGIE_HOSTNAME", "host-1")
+	for _, f := range []string{"../../deploy/vigie.yml"} {
+		if _, err := loadConfig(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

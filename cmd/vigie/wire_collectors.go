@@ -8,6 +8,8 @@ import (
 
 	"github.com/vigie-dev/vigie/collector"
 	"github.com/vigie-dev/vigie/collector/node"
+	"github.com/vigie-dev/vigie/collector/postgres"
+	"github.com/vigie-dev/vigie/config"
 )
 
 // collectorsPart builds the built-in collectors from collect.* and swaps
@@ -55,6 +57,20 @@ var collectorBuilders = []builder{
 				return nil, nil
 			}
 			return node.New(cfg.Collect.Node, a.logger.With("collector", "node"))
+		},
+	},
+	{
+		name:    "postgres",
+		section: func(cfg *Config) any { return cfg.Collect.Postgres },
+		build: func(a *app, cfg *Config) (collector.Collector, error) {
+			if len(cfg.Collect.Postgres) == 0 {
+				return nil, nil
+			}
+			c, err := postgres.New(cfg.Collect.Postgres, a.logger.With("collector", "postgres"))
+			if err != nil {
+				return nil, config.Prefix("collect.postgres", err)
+			}
+			return c, nil
 		},
 	},
 }

@@ -96,6 +96,17 @@ func TestMemoryAndLimits(t *testing.T) {
 	if rx := f.find("container_network_receive_bytes_total", "name", limited.Name, "interface", "eth0"); len(rx) != 1 {
 		t.Errorf("no network series for eth0: %s", f.dump("container_network_receive_bytes_total"))
 	}
+	// The engine's stats endpoint (used where the cgroup files are not
+	// readable) gives the same working set.
+	c.cgroups = nil
+	f2 := gather(t, c)
+	ws2, _ := f2.get("container_memory_working_set_bytes", "name", limited.Name)
+	if d := (ws2 - held) / held; d < -0.10 || d > 0.10 {
+		t.Errorf("working set from the engine's stats %.1f MiB, holding %d MiB", ws2/mib, held/mib)
+	}
+	if rx := f2.find("container_network_receive_bytes_total", "name", limited.Name, "interface", "eth0"); len(rx) != 1 {
+		t.Errorf("engine stats: no network series for eth0")
+	}
 	// Only the test's own containers are collected.
 	if n := len(f.find("container_last_seen")); n != 2 {
 		t.Errorf("%d containers collected, want the 2 labelled %s=%s", n, k, v)
@@ -179,7 +190,9 @@ func TestComposeReplicas(t *testing.T) {
 		return out != "0", "worker restarts: " + out
 	})
 
-	sel := func(service string) []string { return []string{"stack", project, "service", service, "mode", "compose"} }
+	sel := func(service string) []string {
+		return []string{"stack", project, "service", service, "mode", "compose"}
+	}
 	f := waitMetric(t, c, 10*time.Second, "vigie_service_replicas_running", func(v float64) bool { return v == 2 }, sel("web")...)
 	want := map[string][2]float64{"web": {2, 2}, "db": {1, 1}, "api": {1, 0}, "worker": {1, 0}, "cron": {1, 0}}
 	for svc, w := range want {

@@ -85,7 +85,7 @@ func benchCollector(b *testing.B, pg *pgtest.Cluster, sizeInterval time.Duration
 func BenchmarkGatherVsExporter(b *testing.B) {
 	exporterBin, err := exec.LookPath("prometheus-postgres-exporter")
 	if err != nil {
-		b.Skip("prometheus-postgres-exporter not installed (bash .ci/postgres.sh installs it)")
+		b.Skip("prometheus-postgres-exporter not installed (bash .ci/postgres.sh --with-exporter installs it)")
 	}
 	pg := benchServer(b)
 

@@ -427,3 +427,35 @@ func TestPgMonitorRoleCollectsEverything(t *testing.T) {
 		t.Errorf("%d queries for one gather", n)
 	}
 }
+
+// On a primary: per-standby lag from pg_stat_replication; on the standby:
+// pg_replication_is_replica 1 and pg_replication_lag_seconds, no error.
+func TestReplication(t *testing.T) {
+	primary := pgtest.Start(t, pgtest.Options{})
+	monitorRole(t, primary, "vigie", "monitor-pw")
+	standby := pgtest.StartStandby(t, primary)
+	h := newHarness(t,
+		InstanceConfig{Name: "primary", DSN: config.Secret(primary.DSN("vigie", "monitor-pw", "postgres"))},
+		InstanceConfig{Name: "standby", DSN: config.Secret(standby.DSN("vigie", "monitor-pw", "postgres"))},
+	)
+	primary.MustExec(`CREATE TABLE r AS SELECT g FROM generate_series(1, 1000) g`)
+	s := h.waitFor(20*time.Second, "the standby streaming", func(s samples) bool {
+		v, ok := s.get("pg_stat_replication_pg_wal_lsn_diff", "instance", "primary", "application_name", "walreceiver",
+			"client_addr", "127.0.0.1", "state", "streaming", "sync_state", "async")
+		return ok && v >= 0 && s["pg_up{instance=\"standby\"}"] == 1
+	})
+	if v := s.must(t, "vigie_collector_success", "collector", "postgres"); v != 1 {
+		t.Fatalf("collector failed; log:\n%s", h.log)
+	}
+	if v := s.must(t, "pg_replication_is_replica", "instance", "standby"); v != 1 {
+		t.Errorf("standby: pg_replication_is_replica = %v", v)
+	}
+	if v := s.must(t, "pg_replication_is_replica", "instance", "primary"); v != 0 {
+		t.Errorf("primary: pg_replication_is_replica = %v", v)
+	}
+	if v := s.must(t, "pg_replication_lag_seconds", "instance", "standby"); v < 0 || v > 60 {
+		t.Errorf("standby: pg_replication_lag_seconds = %v", v)
+	}
+	s.must(t, "pg_stat_replication_replay_lag_seconds", "instance", "primary", "application_name", "walreceiver",
+		"client_addr", "127.0.0.1", "state", "streaming", "sync_state", "async")
+}

@@ -97,68 +97,16 @@ func versionOf(initdb string) int {
 // Start creates and starts a cluster that is stopped and deleted at the end of t.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	bin := BinDir()
-	if bin == "" {
-		msg := "PostgreSQL binaries not found: set VIGIE_TEST_PG_BIN (e.g. /usr/lib/postgresql/15/bin) or run .ci/postgres.sh"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip("!!! SKIPPING POSTGRESQL TESTS: " + msg + " !!!")
-	}
-	if _, err := os.Stat(filepath.Join(bin, "initdb")); err != nil {
-		t.Fatalf("pgtest: VIGIE_TEST_PG_BIN=%s: %v", bin, err)
-	}
 	if opts.MaxConnections == 0 {
 		opts.MaxConnections = 20
 	}
-
-	// Not t.TempDir: its parents are private to the test's user, and the
-	// server may have to run as the postgres user.
-	dir, err := os.MkdirTemp("", "pgtest-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &Cluster{
-		t:        t,
-		Dir:      dir,
-		BinDir:   bin,
-		Password: "pgtest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		dataDir:  filepath.Join(dir, "data"),
-		sockDir:  filepath.Join(dir, "sock"),
-		logPath:  filepath.Join(dir, "postgres.log"),
-	}
-	t.Cleanup(func() {
-		c.stop()
-		if t.Failed() {
-			if b, err := os.ReadFile(c.logPath); err == nil {
-				t.Logf("pgtest: server log (%s):\n%s", c.logPath, tail(string(b), 4000))
-			}
-		}
-		os.RemoveAll(dir)
-	})
-	if err := os.Mkdir(c.sockDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	pwFile := filepath.Join(dir, "pwfile")
+	c := newCluster(t, "pgtest-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	pwFile := filepath.Join(c.Dir, "pwfile")
 	if err := os.WriteFile(pwFile, []byte(c.Password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("pgtest: running as root needs the postgres system user (apt-get install postgresql): %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
-		for _, p := range []string{dir, c.sockDir, pwFile} {
-			if err := os.Chown(p, uid, gid); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-
-	initdb := c.command(filepath.Join(bin, "initdb"), "-D", c.dataDir, "-U", Superuser,
+	c.chown(pwFile)
+	initdb := c.command(filepath.Join(c.BinDir, "initdb"), "-D", c.dataDir, "-U", Superuser,
 		"--pwfile", pwFile, "--auth-local=trust", "--auth-host=scram-sha-256",
 		"-E", "UTF8", "--locale=C", "--no-sync")
 	if out, err := initdb.CombinedOutput(); err != nil {
@@ -167,8 +115,6 @@ func Start(t testing.TB, opts Options) *Cluster {
 	os.Remove(pwFile)
 
 	conf := map[string]string{
-		"listen_addresses":               "'127.0.0.1'",
-		"unix_socket_directories":        "'" + c.sockDir + "'",
 		"max_connections":                strconv.Itoa(opts.MaxConnections),
 		"superuser_reserved_connections": strconv.Itoa(opts.SuperuserReservedConnections),
 		"fsync":                          "off",
@@ -185,6 +131,98 @@ func Start(t testing.TB, opts Options) *Cluster {
 	for k, v := range opts.Settings {
 		conf[k] = v
 	}
+	c.appendConf(conf)
+	c.startOnFreePort()
+	return c
+}
+
+// StartStandby makes a streaming-replication standby of primary
+// (pg_basebackup -R, as the superuser) and starts it. It has the primary's
+// settings, roles and password.
+func StartStandby(t testing.TB, primary *Cluster) *Cluster {
+	t.Helper()
+	c := newCluster(t, primary.Password)
+	bb := c.command(filepath.Join(c.BinDir, "pg_basebackup"), "-D", c.dataDir, "-R", "-X", "stream",
+		"-h", "127.0.0.1", "-p", strconv.Itoa(primary.Port), "-U", Superuser, "--no-sync")
+	bb.Env = append(bb.Env, "PGPASSWORD="+primary.Password)
+	if out, err := bb.CombinedOutput(); err != nil {
+		t.Fatalf("pgtest: pg_basebackup: %v\n%s", err, out)
+	}
+	c.appendConf(map[string]string{"hot_standby": "on"})
+	c.startOnFreePort()
+	return c
+}
+
+// newCluster makes the directory of a cluster, removed (after the server
+// is stopped) at the end of t.
+func newCluster(t testing.TB, password string) *Cluster {
+	t.Helper()
+	bin := BinDir()
+	if bin == "" {
+		msg := "PostgreSQL binaries not found: set VIGIE_TEST_PG_BIN (e.g. /usr/lib/postgresql/15/bin) or run .ci/postgres.sh"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip("!!! SKIPPING POSTGRESQL TESTS: " + msg + " !!!")
+	}
+	if _, err := os.Stat(filepath.Join(bin, "initdb")); err != nil {
+		t.Fatalf("pgtest: VIGIE_TEST_PG_BIN=%s: %v", bin, err)
+	}
+	// Not t.TempDir: its parents are private to the test's user, and the
+	// server may have to run as the postgres user.
+	dir, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{
+		t:        t,
+		Dir:      dir,
+		BinDir:   bin,
+		Password: password,
+		dataDir:  filepath.Join(dir, "data"),
+		sockDir:  filepath.Join(dir, "sock"),
+		logPath:  filepath.Join(dir, "postgres.log"),
+	}
+	t.Cleanup(func() {
+		c.stop()
+		if t.Failed() {
+			if b, err := os.ReadFile(c.logPath); err == nil {
+				t.Logf("pgtest: server log (%s):\n%s", c.logPath, tail(string(b), 4000))
+			}
+		}
+		os.RemoveAll(dir)
+	})
+	if err := os.Mkdir(c.sockDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("pgtest: running as root needs the postgres system user (apt-get install postgresql): %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
+	}
+	c.chown(dir)
+	c.chown(c.sockDir)
+	return c
+}
+
+// chown gives p to the user the server runs as.
+func (c *Cluster) chown(p string) {
+	if c.cred == nil {
+		return
+	}
+	if err := os.Chown(p, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// appendConf adds settings (and the cluster's own address and socket) at the end of postgresql.conf.
+func (c *Cluster) appendConf(conf map[string]string) {
+	conf["listen_addresses"] = "'127.0.0.1'"
+	conf["unix_socket_directories"] = "'" + c.sockDir + "'"
 	keys := make([]string, 0, len(conf))
 	for k := range conf {
 		keys = append(keys, k)
@@ -197,26 +235,28 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	f, err := os.OpenFile(filepath.Join(c.dataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	_, err = f.WriteString(b.String())
 	f.Close()
 	if err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
+}
 
-	// A port taken between choosing and binding fails the start: try again.
+// startOnFreePort starts the server; a port taken between choosing and binding fails the start: try again.
+func (c *Cluster) startOnFreePort() {
+	c.t.Helper()
 	for attempt := 0; ; attempt++ {
-		c.Port = freePort(t)
+		c.Port = freePort(c.t)
 		err := c.Start()
 		if err == nil {
-			break
+			return
 		}
 		if attempt == 4 || !strings.Contains(c.serverLog(), "could not bind") {
-			t.Fatalf("pgtest: %v", err)
+			c.t.Fatalf("pgtest: %v", err)
 		}
 	}
-	return c
 }
 
 func (c *Cluster) command(name string, args ...string) *exec.Cmd {
