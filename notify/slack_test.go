@@ -75,12 +75,13 @@ func (f *fakeSlack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "<html>server error</html>", c.answer)
 		}
 	case strings.HasPrefix(r.URL.Path, "/api/chat."):
-		if r.Header.Get("Authorization") != "Bearer xoxb-sEcReTtOkEn" {
-			_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "invalid_auth"})
-			return
-		}
 		if err := r.ParseForm(); err != nil {
 			f.t.Errorf("form: %v", err)
+		}
+		// Slack takes the token as a bearer header or a form field.
+		if r.Header.Get("Authorization") != "Bearer xoxb-sEcReTtOkEn" && r.PostForm.Get("token") != "xoxb-sEcReTtOkEn" {
+			_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "invalid_auth"})
+			return
 		}
 		c.form = map[string]string{}
 		for k := range r.PostForm {

@@ -12,10 +12,12 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vigie-dev/vigie/collector/container"
 	"github.com/vigie-dev/vigie/collector/node"
 	"github.com/vigie-dev/vigie/collector/postgres"
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/config"
+	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/storage"
 )
 
@@ -28,6 +30,7 @@ type Config struct {
 	Global  GlobalConfig   `yaml:"global"`
 	Storage storage.Config `yaml:"storage"`
 	Collect CollectConfig  `yaml:"collect"`
+	Rules   rules.Config   `yaml:"rules"`
 }
 
 // GlobalConfig is the global section.
@@ -51,10 +54,11 @@ type CollectConfig struct {
 	// Interval between two collections of the built-in collectors (default 15s, at least 1s).
 	Interval config.Duration `yaml:"interval"`
 	// Timeout bounds one collection (default: the interval, at most 10s).
-	Timeout  config.Duration `yaml:"timeout"`
-	Node     node.Config     `yaml:"node"`
-	Postgres postgres.Config `yaml:"postgres"`
-	Scrape   scrape.Config   `yaml:"scrape"`
+	Timeout  config.Duration  `yaml:"timeout"`
+	Node     node.Config      `yaml:"node"`
+	Docker   container.Config `yaml:"docker"`
+	Postgres postgres.Config  `yaml:"postgres"`
+	Scrape   scrape.Config    `yaml:"scrape"`
 }
 
 // defaultConfig returns every default; the file's values are decoded over it.
@@ -69,9 +73,11 @@ func defaultConfig() Config {
 			LogFormat: "logfmt",
 		},
 		Storage: storage.DefaultConfig(),
+		Rules:   rules.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
+			Docker:   container.DefaultConfig(),
 		},
 	}
 }
@@ -109,8 +115,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.Errorf("collect.timeout", "must not exceed collect.interval (%s)", c.Collect.Interval))
 	}
 	errs = append(errs, config.Prefix("collect.node", c.Collect.Node.Validate()))
+	errs = append(errs, config.Prefix("collect.docker", c.Collect.Docker.Validate()))
 	errs = append(errs, config.Prefix("collect.postgres", c.Collect.Postgres.Validate()))
 	errs = append(errs, config.Prefix("collect.scrape", c.Collect.Scrape.Validate()))
+	errs = append(errs, config.Prefix("rules", c.Rules.Validate()))
 	return errors.Join(errs...)
 }
 

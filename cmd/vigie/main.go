@@ -26,7 +26,10 @@ const usage = `vigie: one process for metrics, rules, alerts and notifications.
 
 Usage:
   vigie run [--config FILE] [--data-dir DIR] [--listen ADDR]   run vigie
-  vigie check config FILE                                      validate a configuration file
+  vigie check config FILE                                      validate a configuration file (and its rule files)
+  vigie check rules FILE...                                    check rule files (syntax, PromQL, templates)
+  vigie test rules TEST_FILE...                                run rule unit tests (promtool's format)
+  vigie rules export [--config FILE] DIR                       write the built-in rule pack as rule files
   vigie version                                                print the version
 
 Run 'vigie COMMAND --help' for a command's flags.
@@ -144,6 +147,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		resolveRuleFiles(cfg, fs.Arg(0))
 		if err := checkConfigDeep(cfg); err != nil {
 			return err
 		}

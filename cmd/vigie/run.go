@@ -73,6 +73,7 @@ func (f runFlags) load() (*Config, error) {
 	if f.logLevel != "" {
 		cfg.Global.LogLevel = f.logLevel
 	}
+	resolveRuleFiles(cfg, f.configFile)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("command-line flags: %w", err)
 	}
@@ -107,9 +108,11 @@ type app struct {
 	ingester *collector.Ingester
 	loop     *collector.Loop
 	scraper  *scrape.Scraper
-	engine   *promql.Engine
-	api      *api.API
-	ready    chan struct{}
+	// scrapeApp is the storage the scrapes append to; its commits can wake the rules.
+	scrapeApp *commitHook
+	engine    *promql.Engine
+	api       *api.API
+	ready     chan struct{}
 
 	reloads       prometheus.Counter
 	reloadSuccess prometheus.Gauge
@@ -166,7 +169,8 @@ func newApp(ctx context.Context, cfg *Config, flags runFlags, logger *slog.Logge
 	a.ingester = collector.NewIngester(store.TSDB, labels.FromStrings("job", "vigie", "instance", cfg.Global.Hostname))
 	a.loop = collector.NewLoop(a.reg, a.ingester, cfg.Collect.Interval.D(), logger.With("component", "collect"), a.reg)
 
-	a.scraper, err = scrape.New(store.TSDB, logger, a.reg)
+	a.scrapeApp = &commitHook{Appendable: store.TSDB}
+	a.scraper, err = scrape.New(a.scrapeApp, logger, a.reg)
 	if err != nil {
 		return fail(err)
 	}
@@ -208,6 +212,13 @@ func newApp(ctx context.Context, cfg *Config, flags runFlags, logger *slog.Logge
 		Logger:    logger,
 	})
 	return a, nil
+}
+
+// onScrapeCommit calls f after every committed scrape.
+func (a *app) onScrapeCommit(f func(time.Time)) {
+	a.scrapeApp.mu.Lock()
+	a.scrapeApp.hooks = append(a.scrapeApp.hooks, f)
+	a.scrapeApp.mu.Unlock()
 }
 
 // rulesSource is set by the rules wiring.

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/vigie-dev/vigie/collector"
+	"github.com/vigie-dev/vigie/collector/container"
 	"github.com/vigie-dev/vigie/collector/node"
 	"github.com/vigie-dev/vigie/collector/postgres"
 	"github.com/vigie-dev/vigie/config"
@@ -57,6 +58,20 @@ var collectorBuilders = []builder{
 				return nil, nil
 			}
 			return node.New(cfg.Collect.Node, a.logger.With("collector", "node"))
+		},
+	},
+	{
+		name:    "docker",
+		section: func(cfg *Config) any { return cfg.Collect.Docker },
+		build: func(a *app, cfg *Config) (collector.Collector, error) {
+			if cfg.Collect.Docker.Enabled == container.EnabledFalse {
+				return nil, nil
+			}
+			c, err := container.New(cfg.Collect.Docker, a.logger.With("collector", "docker"))
+			if err != nil {
+				return nil, config.Prefix("collect.docker", err)
+			}
+			return c, nil
 		},
 	},
 	{
@@ -184,3 +199,7 @@ func (p *collectorsPart) close() error {
 	p.current = map[string]*builtCollector{}
 	return nil
 }
+
+// The collectors with background work must keep the runner shape, or their
+// work would silently never start.
+var _ runner = (*container.Collector)(nil)

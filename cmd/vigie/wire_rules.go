@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/vigie-dev/vigie/api"
+	"github.com/vigie-dev/vigie/rules"
+)
+
+// rulesPart evaluates the rules; its alerts go to alertSink.
+type rulesPart struct {
+	a *app
+	m *rules.Manager
+}
+
+// alertSinks receive every alert the rules send (the notify wiring adds itself).
+var alertSinks []func(a *app) rules.Sink
+
+func init() {
+	partFactories = append(partFactories, func(a *app) (part, error) {
+		var sinks []rules.Sink
+		for _, f := range alertSinks {
+			sinks = append(sinks, f(a))
+		}
+		m, err := rules.New(rules.Options{
+			Queryable:   a.store.TSDB,
+			Appendable:  a.store.TSDB,
+			Engine:      a.engine,
+			State:       a.store.State,
+			Sink:        fanOut(sinks, a),
+			Logger:      a.logger.With("component", "rules"),
+			Registerer:  a.reg,
+			ExternalURL: a.cfg.externalURL(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("rules: %w", err)
+		}
+		p := &rulesPart{a: a, m: m}
+		// Evaluate right after the collections and scrapes that feed the rules.
+		a.loop.OnCommit(m.Collected)
+		a.onScrapeCommit(m.Collected)
+		rulesSource = func(*app) api.RulesSource { return m }
+		return p, nil
+	})
+	commands["test"] = cmdTest
+	commands["rules"] = cmdRules
+	checkRules = cmdCheckRules
+	checkConfigDeep = func(cfg *Config) error {
+		files, err := expandRuleFiles(cfg.Rules.Files)
+		if err != nil {
+			return err
+		}
+		return rules.CheckFiles(files...)
+	}
+}
+
+func fanOut(sinks []rules.Sink, a *app) rules.Sink {
+	if len(sinks) == 0 {
+		return rules.LogSink{Logger: a.logger.With("component", "rules")}
+	}
+	return rules.SinkFunc(func(ctx context.Context, alerts []rules.Alert) {
+		for _, s := range sinks {
+			s.Send(ctx, alerts)
+		}
+	})
+}
+
+func (p *rulesPart) name() string { return "rules" }
+
+func (p *rulesPart) prepare(cfg *Config) (func(), error) { return p.m.Prepare(cfg.Rules) }
+
+func (p *rulesPart) run(ctx context.Context) {
+	if err := p.m.Run(ctx); err != nil {
+		p.a.logger.Error("rule evaluation stopped", "err", err)
+	}
+}
+
+func (p *rulesPart) close() error { return nil }
+
+// expandRuleFiles returns the files the globs match, for checks.
+func expandRuleFiles(globs []string) ([]string, error) {
+	var out []string
+	for _, g := range globs {
+		m, err := filepath.Glob(g)
+		if err != nil {
+			return nil, fmt.Errorf("rules.files: invalid pattern %q: %w", g, err)
+		}
+		out = append(out, m...)
+	}
+	return out, nil
+}
+
+// resolveRuleFiles makes relative rule file patterns relative to the
+// configuration file's directory, as Prometheus does.
+func resolveRuleFiles(cfg *Config, configFile string) {
+	if configFile == "" {
+		return
+	}
+	dir := filepath.Dir(configFile)
+	for i, f := range cfg.Rules.Files {
+		if !filepath.IsAbs(f) {
+			cfg.Rules.Files[i] = filepath.Join(dir, f)
+		}
+	}
+}
+
+func cmdCheckRules(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("check rules", "vigie check rules FILE...", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	if err := rules.CheckFiles(fs.Args()...); err != nil {
+		return err
+	}
+	for _, f := range fs.Args() {
+		n, _ := rules.CountRules(f)
+		fmt.Fprintf(stdout, "%s: SUCCESS: %d rules found\n", f, n)
+	}
+	return nil
+}
+
+func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rules" {
+		fmt.Fprint(stderr, "Usage: vigie test rules TEST_FILE...\n")
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+			return nil
+		}
+		return errUsage
+	}
+	fs := newFlagSet("test rules", "vigie test rules TEST_FILE...  (promtool's rule unit-test format)", stderr)
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	ok, err := rules.RunTests(stdout, fs.Args()...)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("rule tests failed")
+	}
+	return nil
+}
+
+func cmdRules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "export" {
+		fmt.Fprint(stderr, "Usage: vigie rules export [--config FILE] DIR\n  writes the built-in rule pack, with the configuration's overrides, as rule files\n")
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+			return nil
+		}
+		return errUsage
+	}
+	fs := newFlagSet("rules export", "vigie rules export [--config FILE] DIR", stderr)
+	configFile := fs.String("config", "", "configuration whose rules.builtin overrides apply (default: none)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := loadConfig(*configFile)
+	if err != nil {
+		return err
+	}
+	if err := rules.ExportBuiltin(fs.Arg(0), cfg.Rules); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "built-in rules written to %s\n", fs.Arg(0))
+	return nil
+}
+
+// commitHook wraps an Appendable so that every commit calls the hooks with
+// the commit time.
+type commitHook struct {
+	storage.Appendable
+	mu    sync.RWMutex
+	hooks []func(time.Time)
+}
+
+func (c *commitHook) Appender(ctx context.Context) storage.Appender {
+	return &hookedAppender{Appender: c.Appendable.Appender(ctx), h: c}
+}
+
+type hookedAppender struct {
+	storage.Appender
+	h *commitHook
+}
+
+func (a *hookedAppender) Commit() error {
+	if err := a.Appender.Commit(); err != nil {
+		return err
+	}
+	a.h.mu.RLock()
+	hooks := a.h.hooks
+	a.h.mu.RUnlock()
+	now := time.Now()
+	for _, f := range hooks {
+		f(now)
+	}
+	return nil
+}
