@@ -128,21 +128,21 @@ func (kv KV) Remove(names []string) KV {
 }
 
 var templateFuncs = template.FuncMap{
-	"toUpper": strings.ToUpper,
-	"toLower": strings.ToLower,
-	"title":   title,
+	"toUpper":   strings.ToUpper,
+	"toLower":   strings.ToLower,
+	"title":     title,
 	"trimSpace": strings.TrimSpace,
-	"join": func(sep string, s []string) string { return strings.Join(s, sep) },
-	"match": regexp.MatchString,
+	"join":      func(sep string, s []string) string { return strings.Join(s, sep) },
+	"match":     regexp.MatchString,
 	"reReplaceAll": func(pattern, repl, text string) string {
 		return regexp.MustCompile(pattern).ReplaceAllString(text, repl)
 	},
-	"safeHtml":   func(s string) htmltemplate.HTML { return htmltemplate.HTML(s) },
-	"stringSlice": func(s ...string) []string { return s },
-	"urlquery":   url.QueryEscape,
-	"since":      func(t time.Time) time.Duration { return time.Since(t).Round(time.Second) },
+	"safeHtml":         func(s string) htmltemplate.HTML { return htmltemplate.HTML(s) },
+	"stringSlice":      func(s ...string) []string { return s },
+	"urlquery":         url.QueryEscape,
+	"since":            func(t time.Time) time.Duration { return time.Since(t).Round(time.Second) },
 	"humanizeDuration": func(d time.Duration) string { return d.Round(time.Second).String() },
-	"date":       func(layout string, t time.Time) string { return t.Format(layout) },
+	"date":             func(layout string, t time.Time) string { return t.Format(layout) },
 	"tz": func(name string, t time.Time) (time.Time, error) {
 		loc, err := time.LoadLocation(name)
 		if err != nil {

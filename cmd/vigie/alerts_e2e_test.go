@@ -1,0 +1,211 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigie-dev/vigie/internal/pgtest"
+	"github.com/vigie-dev/vigie/internal/testimage"
+	"github.com/vigie-dev/vigie/internal/vigietest"
+)
+
+type apiAlert struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	State       string            `json:"state"`
+	Value       string            `json:"value"`
+}
+
+// alerts returns the active alerts named name.
+func alerts(t *testing.T, p *vigietest.Process, name string) []apiAlert {
+	t.Helper()
+	r := p.Get("/api/v1/alerts", nil)
+	var d struct {
+		Alerts []apiAlert `json:"alerts"`
+	}
+	if err := json.Unmarshal(r.Data, &d); err != nil {
+		t.Fatalf("alerts: %v: %s", err, r.Data)
+	}
+	var out []apiAlert
+	for _, a := range d.Alerts {
+		if a.Labels["alertname"] == name {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func firing(t *testing.T, p *vigietest.Process, name string, match map[string]string) (apiAlert, bool) {
+	for _, a := range alerts(t, p, name) {
+		ok := a.State == "firing"
+		for k, v := range match {
+			ok = ok && a.Labels[k] == v
+		}
+		if ok {
+			return a, true
+		}
+	}
+	return apiAlert{}, false
+}
+
+func requireDocker(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("docker is not available in CI: %v", err)
+		}
+		t.Skipf("docker is not available: %v", err)
+	}
+}
+
+// A container holding ~60 MiB under a 64 MiB limit fires
+// ContainerHighMemoryUsage through the real collector → storage → rules
+// path, and the alert resolves when the container goes away.
+func TestContainerHighMemoryAlertEndToEnd(t *testing.T) {
+	requireDocker(t)
+	img := testimage.Build(t)
+	c := testimage.Run(t, img, testimage.RunOptions{Name: "e2e-mem", Flags: []string{"--memory", "64m"}, Args: []string{"-alloc", "60Mi"}})
+	c.WaitLog(t, "ready", 30*time.Second)
+	cfg := fmt.Sprintf(`collect:
+  interval: 1s
+  docker:
+    include_names: [%q]
+rules:
+  evaluation_interval: 1s
+  builtin:
+    overrides:
+      ContainerHighMemoryUsage: {for: 2s}
+`, c.Name)
+	p := vigietest.Start(t, vigietest.Options{Config: cfg})
+	var a apiAlert
+	vigietest.Eventually(t, 30*time.Second, "ContainerHighMemoryUsage firing", func() bool {
+		var ok bool
+		a, ok = firing(t, p, "ContainerHighMemoryUsage", map[string]string{"name": c.Name})
+		return ok
+	})
+	if a.Labels["severity"] == "" || a.Annotations["summary"] == "" || a.Annotations["runbook"] == "" {
+		t.Errorf("alert lacks severity/summary/runbook: %+v", a)
+	}
+	var v float64
+	fmt.Sscan(a.Value, &v)
+	if v < 90 || v > 100 {
+		t.Errorf("fired with value %v, want between 90 and 100 (percent of the limit)", v)
+	}
+	testimage.Docker(t, "rm", "-f", c.ID)
+	vigietest.Eventually(t, 30*time.Second, "ContainerHighMemoryUsage resolved", func() bool {
+		_, ok := firing(t, p, "ContainerHighMemoryUsage", map[string]string{"name": c.Name})
+		return !ok
+	})
+	if !strings.Contains(p.Log(), "alert resolved") {
+		t.Errorf("resolution not logged")
+	}
+}
+
+// A stopped replica of a Compose service fires ServiceReplicasMissing, and
+// it resolves when the replica runs again.
+func TestServiceReplicasMissingEndToEnd(t *testing.T) {
+	requireDocker(t)
+	img := testimage.Build(t)
+	project := testimage.Name("proj")
+	labels := map[string]string{"com.docker.compose.project": project, "com.docker.compose.service": "web"}
+	var cs []*testimage.Container
+	for i := 1; i <= 2; i++ {
+		l := map[string]string{"com.docker.compose.container-number": fmt.Sprint(i)}
+		for k, v := range labels {
+			l[k] = v
+		}
+		cs = append(cs, testimage.Run(t, img, testimage.RunOptions{Name: "e2e-web", Labels: l, Args: []string{"-alloc", "1Mi"}}))
+	}
+	for _, c := range cs {
+		c.WaitLog(t, "ready", 30*time.Second)
+	}
+	cfg := fmt.Sprintf(`collect:
+  interval: 1s
+  docker:
+    include_labels: ["com.docker.compose.project=%s"]
+rules:
+  evaluation_interval: 1s
+  builtin:
+    overrides:
+      ServiceReplicasMissing: {for: 2s}
+`, project)
+	p := vigietest.Start(t, vigietest.Options{Config: cfg})
+	vigietest.Eventually(t, 20*time.Second, "2 of 2 replicas reported", func() bool {
+		s := p.Query(fmt.Sprintf(`vigie_service_replicas_running{stack=%q} == 2 and vigie_service_replicas_desired == 2`, project))
+		return len(s) == 1
+	})
+	testimage.Docker(t, "stop", "-t", "1", cs[1].ID)
+	vigietest.Eventually(t, 30*time.Second, "ServiceReplicasMissing firing", func() bool {
+		_, ok := firing(t, p, "ServiceReplicasMissing", map[string]string{"service": "web"})
+		return ok
+	})
+	testimage.Docker(t, "start", cs[1].ID)
+	vigietest.Eventually(t, 60*time.Second, "ServiceReplicasMissing resolved", func() bool {
+		_, ok := firing(t, p, "ServiceReplicasMissing", map[string]string{"service": "web"})
+		return !ok && len(alerts(t, p, "ServiceReplicasMissing")) == 0
+	})
+}
+
+// vigie's own failed connections to the test PostgreSQL fire
+// PostgresConnectionErrors; removing the cause (the instance with the wrong
+// password) resolves it.
+//
+// The rule counts errors over 5 minutes, so after the fix it resolves once
+// the last error has left that window, as it would in Prometheus: the test
+// runs in parallel with the others while it waits.
+func TestPostgresConnectionErrorsEndToEnd(t *testing.T) {
+	t.Parallel()
+	cluster := pgtest.Start(t, pgtest.Options{})
+	bad := cluster.DSN(pgtest.Superuser, "not-the-password", "postgres")
+	cfg := `collect:
+  interval: 1s
+  docker: {enabled: false}
+  postgres:
+    - name: main
+      dsn: ${VIGIE_E2E_DSN}
+rules:
+  evaluation_interval: 1s
+  builtin:
+    overrides:
+      PostgresConnectionErrors: {threshold: 2}
+`
+	p := vigietest.Start(t, vigietest.Options{Config: cfg, Env: []string{"VIGIE_E2E_DSN=" + bad}})
+	var a apiAlert
+	vigietest.Eventually(t, 60*time.Second, "PostgresConnectionErrors firing", func() bool {
+		var ok bool
+		a, ok = firing(t, p, "PostgresConnectionErrors", map[string]string{"instance": "main"})
+		return ok
+	})
+	if s := p.Query(`vigie_postgres_connection_errors_total{instance="main",reason="auth_failed"}`); len(s) != 1 {
+		t.Errorf("auth_failed not counted: %v", s)
+	}
+	if strings.Contains(p.Log(), "not-the-password") {
+		t.Error("the password appears in vigie's log")
+	}
+	// Remove the cause: point the instance at the right password.
+	good := strings.Replace(cfg, "${VIGIE_E2E_DSN}", "'"+cluster.SuperuserDSN("postgres")+"'", 1)
+	if err := os.WriteFile(p.Config, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := p.Post("/-/reload"); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	vigietest.Eventually(t, 30*time.Second, "pg_up 1", func() bool {
+		s := p.Query(`pg_up{instance="main"}`)
+		return len(s) == 1 && s[0].Float() == 1
+	})
+	fixed := time.Now()
+	vigietest.Eventually(t, 7*time.Minute, "PostgresConnectionErrors resolved", func() bool {
+		_, ok := firing(t, p, "PostgresConnectionErrors", map[string]string{"instance": "main"})
+		return !ok
+	})
+	if since := time.Since(fixed); since < 4*time.Minute {
+		t.Errorf("resolved %s after the fix, before the errors left the 5m window", since)
+	}
+	_ = a
+}
