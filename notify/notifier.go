@@ -222,10 +222,25 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 // labels still exist keep their timers; the outbox, the notification log,
 // silences and acks are untouched. On error the running configuration stays.
 func (n *Notifier) ApplyConfig(cfg Config) error {
+	commit, err := n.Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	commit()
+	return nil
+}
+
+// Prepare checks cfg and returns the function that makes it take effect,
+// so that a reload can check every component before changing any.
+func (n *Notifier) Prepare(cfg Config) (commit func(), err error) {
 	rc, err := compileConfig(cfg)
 	if err != nil {
-		return fmt.Errorf("notify: %w", err)
+		return nil, fmt.Errorf("notify: %w", err)
 	}
+	return func() { n.apply(cfg, rc) }, nil
+}
+
+func (n *Notifier) apply(cfg Config, rc *runtimeConfig) {
 	now := n.now()
 	n.mu.Lock()
 	old := n.groups
@@ -243,7 +258,6 @@ func (n *Notifier) ApplyConfig(cfg Config) error {
 	n.wake(n.wakeDispatch)
 	n.wake(n.wakeOutbox)
 	n.logger.Info("notify configuration applied", "receivers", len(cfg.Receivers), "routes", len(rc.routes))
-	return nil
 }
 
 func (n *Notifier) wake(ch chan struct{}) {

@@ -101,9 +101,9 @@ rules:
 		_, ok := firing(t, p, "ContainerHighMemoryUsage", map[string]string{"name": c.Name})
 		return !ok
 	})
-	if !strings.Contains(p.Log(), "alert resolved") {
-		t.Errorf("resolution not logged")
-	}
+	vigietest.Eventually(t, 10*time.Second, "the resolution logged", func() bool {
+		return strings.Contains(p.Log(), "alert resolved")
+	})
 }
 
 // A stopped replica of a Compose service fires ServiceReplicasMissing, and

@@ -17,6 +17,7 @@ import (
 	"github.com/vigie-dev/vigie/collector/postgres"
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/config"
+	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/storage"
 )
@@ -31,6 +32,7 @@ type Config struct {
 	Storage storage.Config `yaml:"storage"`
 	Collect CollectConfig  `yaml:"collect"`
 	Rules   rules.Config   `yaml:"rules"`
+	Notify  notify.Config  `yaml:"notify"`
 }
 
 // GlobalConfig is the global section.
@@ -74,6 +76,7 @@ func defaultConfig() Config {
 		},
 		Storage: storage.DefaultConfig(),
 		Rules:   rules.DefaultConfig(),
+		Notify:  notify.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -119,6 +122,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("collect.postgres", c.Collect.Postgres.Validate()))
 	errs = append(errs, config.Prefix("collect.scrape", c.Collect.Scrape.Validate()))
 	errs = append(errs, config.Prefix("rules", c.Rules.Validate()))
+	errs = append(errs, config.Prefix("notify", c.Notify.Validate()))
 	return errors.Join(errs...)
 }
 

@@ -30,6 +30,9 @@ Usage:
   vigie check rules FILE...                                    check rule files (syntax, PromQL, templates)
   vigie test rules TEST_FILE...                                run rule unit tests (promtool's format)
   vigie rules export [--config FILE] DIR                       write the built-in rule pack as rule files
+  vigie silence add|list|expire ...                            manage silences of a running vigie
+  vigie ack FINGERPRINT...                                     acknowledge alerts on a running vigie
+  vigie notify test [--config FILE] RECEIVER                   send a test notification
   vigie version                                                print the version
 
 Run 'vigie COMMAND --help' for a command's flags.

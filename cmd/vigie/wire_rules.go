@@ -36,7 +36,7 @@ func init() {
 			Engine:      a.engine,
 			State:       a.store.State,
 			Sink:        fanOut(sinks, a),
-			Logger:      a.logger.With("component", "rules"),
+			Logger:      a.logger,
 			Registerer:  a.reg,
 			ExternalURL: a.cfg.externalURL(),
 		})
