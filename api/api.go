@@ -810,6 +810,3 @@ func (a *API) runtimeinfo(*http.Request) (any, annotations.Annotations, *apiErro
 		"storageRetention":    "",
 	}, nil, nil
 }
-
-// ensure url is used (RulesSource signature)
-var _ = url.Values{}

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 )
 
@@ -171,7 +170,3 @@ var checkRules = func(args []string, stdout, stderr io.Writer) error {
 // checkConfigDeep runs the checks that need more than the file itself
 // (rule files named by the configuration).
 var checkConfigDeep = func(*Config) error { return nil }
-
-func init() {
-	_ = strings.TrimSpace
-}

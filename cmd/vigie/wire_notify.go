@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
-
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
 )
@@ -79,8 +77,6 @@ func toNotifyAlerts(as []rules.Alert) []notify.Alert {
 	}
 	return out
 }
-
-var _ = labels.EmptyLabels
 
 func (p *notifyPart) name() string { return "notify" }
 
