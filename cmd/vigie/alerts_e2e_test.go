@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ type apiAlert struct {
 	Annotations map[string]string `json:"annotations"`
 	State       string            `json:"state"`
 	Value       string            `json:"value"`
+	ActiveAt    string            `json:"activeAt"`
 }
 
 // alerts returns the active alerts named name.
@@ -208,4 +211,63 @@ rules:
 		t.Errorf("resolved %s after the fix, before the errors left the 5m window", since)
 	}
 	_ = a
+}
+
+// A restart in the middle of a `for` period keeps the clock (the alert's
+// activeAt is restored), and a restart while the alert fires records no
+// second firing in the alert history.
+func TestAlertStateSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "slow.yml")
+	if err := os.WriteFile(rulesFile, []byte(`groups:
+  - name: slow
+    rules:
+      - alert: SlowToFire
+        expr: vector(1)
+        for: 8s
+        labels: {severity: warning}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf("collect:\n  interval: 1s\n  docker: {enabled: false}\nrules:\n  evaluation_interval: 1s\n  files: [%q]\n  builtin: {enabled: false}\n", rulesFile)
+	activeAt := func(p *vigietest.Process) (string, string) {
+		for _, a := range alerts(t, p, "SlowToFire") {
+			return a.State, a.ActiveAt
+		}
+		return "", ""
+	}
+	p := vigietest.Start(t, vigietest.Options{Config: cfg})
+	var first string
+	vigietest.Eventually(t, 10*time.Second, "SlowToFire pending", func() bool {
+		st, at := activeAt(p)
+		first = at
+		return st == "pending"
+	})
+	p.Stop()
+	q := vigietest.Start(t, vigietest.Options{Config: cfg, DataDir: p.DataDir})
+	vigietest.Eventually(t, 20*time.Second, "SlowToFire firing after the restart", func() bool {
+		st, _ := activeAt(q)
+		return st == "firing"
+	})
+	_, restored := activeAt(q)
+	a1, _ := time.Parse(time.RFC3339Nano, first)
+	a2, _ := time.Parse(time.RFC3339Nano, restored)
+	if d := a2.Sub(a1); d < -time.Second || d > time.Second {
+		t.Errorf("activeAt after the restart %s, before %s: the for clock restarted", restored, first)
+	}
+	// Restart while firing: still one history entry, still open.
+	q.Kill()
+	r := vigietest.Start(t, vigietest.Options{Config: cfg, DataDir: p.DataDir})
+	vigietest.Eventually(t, 20*time.Second, "SlowToFire firing after the second restart", func() bool {
+		st, _ := activeAt(r)
+		return st == "firing"
+	})
+	resp := r.Get("/api/v1/alerts/history", url.Values{"alertname": {"SlowToFire"}})
+	var entries []map[string]any
+	if err := json.Unmarshal(resp.Data, &entries); err != nil {
+		t.Fatalf("history: %v %s", err, resp.Data)
+	}
+	if len(entries) != 1 || entries[0]["endsAt"] != nil {
+		t.Errorf("history after two restarts: %d entries, want one open entry: %s", len(entries), resp.Data)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -370,6 +371,44 @@ func TestCLI(t *testing.T) {
 	bad := writeConfig(t, "collect:\n  interval: 5 minutes\n")
 	if code, out := run("check", "config", bad); code != 1 || !strings.Contains(out, bad+`:2:13: collect.interval: invalid duration "5 minutes"`) {
 		t.Errorf("check bad config: %d %s", code, out)
+	}
+}
+
+func TestRulesCommands(t *testing.T) {
+	bin := vigietest.Binary(t)
+	run := func(args ...string) (int, string) {
+		cmd := exec.Command(bin, args...)
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	// The built-in pack's own unit tests, through the command users run.
+	tests, _ := filepath.Glob("../../rules/builtin/tests/*.yml")
+	if len(tests) == 0 {
+		t.Fatal("no built-in rule tests found")
+	}
+	if code, out := run(append([]string{"test", "rules"}, tests...)...); code != 0 || !strings.Contains(out, "SUCCESS") {
+		t.Errorf("vigie test rules on the built-in pack: exit %d\n%s", code, out)
+	}
+	dir := t.TempDir()
+	if code, out := run("rules", "export", dir); code != 0 {
+		t.Fatalf("rules export: %d %s", code, out)
+	}
+	exported, _ := filepath.Glob(filepath.Join(dir, "*.yml"))
+	if code, out := run(append([]string{"check", "rules"}, exported...)...); code != 0 || !strings.Contains(out, "SUCCESS") {
+		t.Errorf("check rules on the exported pack: exit %d\n%s", code, out)
+	}
+	bad := filepath.Join(dir, "bad.rules.yml")
+	os.WriteFile(bad, []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: rate(x[5m]\n"), 0o644)
+	if code, out := run("check", "rules", bad); code != 1 || !strings.Contains(out, bad+":5:") {
+		t.Errorf("check rules on a bad file: exit %d, %s", code, out)
+	}
+	// A failing unit test fails the command.
+	failing := filepath.Join(dir, "failing_test.yml")
+	rulesFile := filepath.Join(dir, "r.yml")
+	os.WriteFile(rulesFile, []byte("groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: x > 1\n"), 0o644)
+	os.WriteFile(failing, []byte("rule_files: [r.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n      - series: x\n        values: 0x5\n    alert_rule_test:\n      - eval_time: 5m\n        alertname: High\n        exp_alerts:\n          - exp_labels: {}\n"), 0o644)
+	if code, out := run("test", "rules", failing); code != 1 {
+		t.Errorf("a failing rule test: exit %d, want 1\n%s", code, out)
 	}
 }
 

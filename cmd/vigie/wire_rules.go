@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -48,6 +51,9 @@ func init() {
 		a.loop.OnCommit(m.Collected)
 		a.onScrapeCommit(m.Collected)
 		rulesSource = func(*app) api.RulesSource { return m }
+		handlers = append(handlers, func(a *app, mux *http.ServeMux) {
+			mux.HandleFunc("GET /api/v1/alerts/history", p.history)
+		})
 		return p, nil
 	})
 	commands["test"] = cmdTest
@@ -71,6 +77,52 @@ func fanOut(sinks []rules.Sink, a *app) rules.Sink {
 			s.Send(ctx, alerts)
 		}
 	})
+}
+
+// history serves the alert history: GET /api/v1/alerts/history
+// [?alertname=…][&since=RFC3339|unix][&firing=true][&limit=N], newest first.
+func (p *rulesPart) history(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := rules.HistoryFilter{Alertname: q.Get("alertname"), FiringOnly: q.Get("firing") == "true"}
+	writeErr := func(msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "error", "errorType": "bad_data", "error": msg})
+	}
+	if s := q.Get("since"); s != "" {
+		t, err := parseAPITime(s)
+		if err != nil {
+			writeErr("invalid parameter \"since\": " + err.Error())
+			return
+		}
+		f.Since = t
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			writeErr("invalid parameter \"limit\": want a non-negative integer")
+			return
+		}
+		f.Limit = n
+	}
+	entries, err := p.m.History(r.Context(), f)
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "error", "errorType": "internal", "error": err.Error()})
+		return
+	}
+	if entries == nil {
+		entries = []rules.HistoryEntry{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": entries})
+}
+
+func parseAPITime(s string) (time.Time, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.UnixMilli(int64(f * 1000)), nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
 }
 
 func (p *rulesPart) name() string { return "rules" }

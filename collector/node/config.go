@@ -16,6 +16,8 @@ const (
 	DefaultFSTypesExclude     = `^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$`
 	DefaultDiskDeviceExclude  = `^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$`
 	DefaultVmstatFields       = `^(oom_kill|pgpg|pswp|pg.*fault).*`
+	// DefaultNetstatFields is node_exporter 1.5's --collector.netstat.fields.
+	DefaultNetstatFields = `^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$`
 )
 
 // Config is the collect.node section.
@@ -32,6 +34,7 @@ type Config struct {
 	Netdev     DeviceConfig     `yaml:"netdev"`
 	Disk       DeviceConfig     `yaml:"disk"`
 	Vmstat     VmstatConfig     `yaml:"vmstat"`
+	Netstat    NetstatConfig    `yaml:"netstat"`
 }
 
 // FilesystemConfig selects the filesystems reported.
@@ -57,6 +60,12 @@ type VmstatConfig struct {
 	Fields string `yaml:"fields"`
 }
 
+// NetstatConfig selects the /proc/net/{netstat,snmp,snmp6} fields reported.
+type NetstatConfig struct {
+	// Fields is a regexp of "<Proto>_<Field>" names to report as node_netstat_<Proto>_<Field>.
+	Fields string `yaml:"fields"`
+}
+
 // DefaultConfig returns node_exporter's defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -71,7 +80,8 @@ func DefaultConfig() Config {
 		},
 		Netdev: DeviceConfig{},
 		Disk:   DeviceConfig{DeviceExclude: DefaultDiskDeviceExclude},
-		Vmstat: VmstatConfig{Fields: DefaultVmstatFields},
+		Vmstat:  VmstatConfig{Fields: DefaultVmstatFields},
+		Netstat: NetstatConfig{Fields: DefaultNetstatFields},
 	}
 }
 
@@ -93,6 +103,7 @@ func (c Config) Validate() error {
 		{"netdev.device_exclude", c.Netdev.DeviceExclude},
 		{"disk.device_exclude", c.Disk.DeviceExclude},
 		{"vmstat.fields", c.Vmstat.Fields},
+		{"netstat.fields", c.Netstat.Fields},
 	} {
 		if _, err := regexp.Compile(r.val); err != nil {
 			errs = append(errs, config.Errorf(r.name, "invalid regular expression: %v", err))

@@ -39,7 +39,7 @@ type Collector struct {
 
 	mountPointsExclude, fsTypesExclude *regexp.Regexp
 	netdevExclude, diskExclude         *regexp.Regexp
-	vmstatFields                       *regexp.Regexp
+	vmstatFields, netstatFields        *regexp.Regexp
 
 	// turn serializes gathers; everything below belongs to the gather holding it.
 	turn    chan struct{}
@@ -54,6 +54,11 @@ type Collector struct {
 
 	memDescs    map[string]*prometheus.Desc
 	vmstatDescs map[string]*prometheus.Desc // nil value: field not selected
+
+	netstatDescs  map[string]*prometheus.Desc // nil value: field not selected
+	sockstatDescs map[string]*prometheus.Desc
+	arpCounts     []devCount
+	pageSize      int // sockstat's mem is in pages
 
 	statfsFn     func(path string, st *syscall.Statfs_t) error // syscall.Statfs; tests hang it
 	clocksources []string                                      // clocksource directories, found once
@@ -101,6 +106,7 @@ func New(cfg Config, logger *slog.Logger) (*Collector, error) {
 		netdevExclude:      compileOrNil(cfg.Netdev.DeviceExclude),
 		diskExclude:        compileOrNil(cfg.Disk.DeviceExclude),
 		vmstatFields:       regexp.MustCompile(cfg.Vmstat.Fields),
+		netstatFields:      regexp.MustCompile(cfg.Netstat.Fields),
 		turn:               make(chan struct{}, 1),
 		buf:                make([]byte, 0, 16<<10),
 		scratch:            make([]byte, 0, 64),
@@ -108,6 +114,9 @@ func New(cfg Config, logger *slog.Logger) (*Collector, error) {
 		cpuState:           map[int][10]float64{},
 		memDescs:           map[string]*prometheus.Desc{},
 		vmstatDescs:        map[string]*prometheus.Desc{},
+		netstatDescs:       map[string]*prometheus.Desc{},
+		sockstatDescs:      map[string]*prometheus.Desc{},
+		pageSize:           os.Getpagesize(),
 		fs:                 fsState{stuck: map[string]struct{}{}},
 		statfsFn:           syscall.Statfs,
 	}
@@ -124,6 +133,12 @@ func New(cfg Config, logger *slog.Logger) (*Collector, error) {
 		{"netclass", c.updateNetclass},
 		{"filesystem", c.updateFilesystem},
 		{"conntrack", c.updateConntrack},
+		{"netstat", c.updateNetstat},
+		{"sockstat", c.updateSockstat},
+		{"softnet", c.updateSoftnet},
+		{"arp", c.updateARP},
+		{"udp_queues", c.updateUDPQueues},
+		{"entropy", c.updateEntropy},
 		{"time", c.updateTime},
 		{"timex", c.updateTimex},
 		{"uname", c.updateUname},
