@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
@@ -90,7 +91,7 @@ func (in *Ingester) Append(ctx context.Context, ts time.Time, mfs []*dto.MetricF
 				in.builder.Set(l.Name, l.Value)
 			}
 		})
-		in.builder.Set(labels.MetricName, name)
+		in.builder.Set(model.MetricNameLabel, name)
 		ls := in.builder.Labels()
 		in.buf = ls.Bytes(in.buf[:0])
 		key := string(in.buf)

@@ -17,13 +17,12 @@ import (
 const slackSecretPath = "/services/T000/B000/sEcReTwEbHoOk"
 
 type slackCall struct {
-	at      time.Time
-	path    string
-	msg     slack.WebhookMessage
-	form    map[string]string
-	blocks  slack.Blocks
-	answer  int
-	channel string
+	at     time.Time
+	path   string
+	msg    slack.WebhookMessage
+	form   map[string]string
+	blocks slack.Blocks
+	answer int
 }
 
 // fakeSlack answers like Slack: incoming webhooks under /services/, the Web

@@ -151,7 +151,12 @@ func runTestFile(filename string) []error {
 		if tg.Interval == 0 {
 			tg.Interval = utf.EvaluationInterval
 		}
-		errs = append(errs, tg.run(time.Duration(utf.EvaluationInterval), order, utf.FuzzyCompare, ruleFiles)...)
+		for _, err := range tg.run(time.Duration(utf.EvaluationInterval), order, utf.FuzzyCompare, ruleFiles) {
+			if tg.TestGroupName != "" || len(utf.Tests) > 1 {
+				err = fmt.Errorf("test group %s: %w", name, err)
+			}
+			errs = append(errs, err)
+		}
 	}
 	return errs
 }

@@ -30,7 +30,7 @@ func TestCgroupMatchesEngineStats(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cgroup stats: %v", err)
 	}
-	cli, err := client.New(client.WithHost(testSocket), client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.WithHost(testSocket))
 	if err != nil {
 		t.Fatal(err)
 	}

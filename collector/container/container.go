@@ -88,7 +88,7 @@ func New(cfg Config, logger *slog.Logger) (*Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	cli, err := client.New(client.WithHost(cfg.Host), client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.WithHost(cfg.Host))
 	if err != nil {
 		return nil, fmt.Errorf("docker client for %s: %w", cfg.Host, err)
 	}

@@ -78,8 +78,8 @@ func DefaultConfig() Config {
 			FSTypesExclude:     DefaultFSTypesExclude,
 			MountTimeout:       config.Duration(5e9),
 		},
-		Netdev: DeviceConfig{},
-		Disk:   DeviceConfig{DeviceExclude: DefaultDiskDeviceExclude},
+		Netdev:  DeviceConfig{},
+		Disk:    DeviceConfig{DeviceExclude: DefaultDiskDeviceExclude},
 		Vmstat:  VmstatConfig{Fields: DefaultVmstatFields},
 		Netstat: NetstatConfig{Fields: DefaultNetstatFields},
 	}

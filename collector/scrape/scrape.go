@@ -94,7 +94,7 @@ func (c Config) Validate() error {
 			errs = append(errs, config.Errorf(p+".timeout", "must not exceed interval %s", j.Interval))
 		}
 		for name := range j.Labels {
-			if !model.LabelName(name).IsValid() || strings.HasPrefix(name, "__") {
+			if !model.UTF8Validation.IsValidLabelName(name) || strings.HasPrefix(name, "__") {
 				errs = append(errs, config.Errorf(p+".labels."+name, "invalid label name"))
 			}
 		}
