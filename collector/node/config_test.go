@@ -24,6 +24,7 @@ func TestValidate(t *testing.T) {
 		{"empty paths and bad device regex", func(c *Config) { c.RootPath = ""; c.Disk.DeviceExclude = "[" },
 			[]string{"root_path: must not be empty", "disk.device_exclude: invalid regular expression"}},
 		{"timeout", func(c *Config) { c.Filesystem.MountTimeout = 0 }, []string{"filesystem.mount_timeout: must be positive"}},
+		{"netstat regex", func(c *Config) { c.Netstat.Fields = "(" }, []string{"netstat.fields: invalid regular expression"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -53,6 +54,8 @@ filesystem:
   mount_timeout: 2s
 netdev:
   device_exclude: ^veth
+netstat:
+  fields: ^Tcp_.*
 `), &c)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +66,9 @@ netdev:
 	if c.Filesystem.FSTypesExclude != "^tmpfs$" || c.Filesystem.MountPointsExclude != DefaultMountPointsExclude ||
 		c.Filesystem.MountTimeout.D().Seconds() != 2 || c.Netdev.DeviceExclude != "^veth" || c.Disk.DeviceExclude != DefaultDiskDeviceExclude {
 		t.Errorf("decoded: %+v", c)
+	}
+	if c.Netstat.Fields != "^Tcp_.*" || c.Vmstat.Fields != DefaultVmstatFields {
+		t.Errorf("decoded fields: netstat %q vmstat %q", c.Netstat.Fields, c.Vmstat.Fields)
 	}
 
 	c = DefaultConfig()

@@ -37,7 +37,7 @@ const jumpBackSeconds = 3.0
 // updateCPU reads /proc/stat (kept for updateStat) and reports per-CPU times.
 func (c *Collector) updateCPU(_ context.Context, ch chan<- prometheus.Metric) error {
 	c.statErr = nil
-	b, err := c.readFile(c.procFile("stat"))
+	b, err := c.readProc("stat")
 	if err == nil {
 		err = parseStat(b, &c.stat)
 	}

@@ -53,7 +53,7 @@ type diskInfo struct {
 }
 
 func (c *Collector) updateDiskstats(_ context.Context, ch chan<- prometheus.Metric) error {
-	b, err := c.readFile(c.procFile("diskstats"))
+	b, err := c.readProc("diskstats")
 	if err != nil {
 		return err
 	}

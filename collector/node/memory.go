@@ -8,7 +8,7 @@ import (
 
 // updateMeminfo reports every /proc/meminfo field as node_memory_<Field>[_bytes].
 func (c *Collector) updateMeminfo(_ context.Context, ch chan<- prometheus.Metric) error {
-	b, err := c.readFile(c.procFile("meminfo"))
+	b, err := c.readProc("meminfo")
 	if err != nil {
 		return err
 	}
@@ -25,7 +25,7 @@ func (c *Collector) updateMeminfo(_ context.Context, ch chan<- prometheus.Metric
 
 // updateVmstat reports the selected /proc/vmstat fields as node_vmstat_<field> (untyped, as node_exporter).
 func (c *Collector) updateVmstat(_ context.Context, ch chan<- prometheus.Metric) error {
-	b, err := c.readFile(c.procFile("vmstat"))
+	b, err := c.readProc("vmstat")
 	if err != nil {
 		return err
 	}

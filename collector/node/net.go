@@ -41,7 +41,7 @@ var (
 // Like node_exporter, it sees the network namespace vigie runs in: in a
 // container, use the host's network (network_mode: host).
 func (c *Collector) updateNetdev(_ context.Context, ch chan<- prometheus.Metric) error {
-	b, err := c.readFile(c.procFile("net/dev"))
+	b, err := c.readProc("net/dev")
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func (c *Collector) updateNetstat(_ context.Context, ch chan<- prometheus.Metric
 	}
 	var missing error
 	for _, f := range [...]string{"net/netstat", "net/snmp", "net/snmp6"} {
-		b, err := c.readFile(c.procFile(f))
+		b, err := c.readProc(f)
 		if err != nil {
 			if !notExist(err) {
 				return err
@@ -70,7 +70,7 @@ func (c *Collector) updateNetstat(_ context.Context, ch chan<- prometheus.Metric
 // and the memory they hold, per protocol (node_sockstat_<PROTO>_<field>).
 func (c *Collector) updateSockstat(_ context.Context, ch chan<- prometheus.Metric) error {
 	for _, f := range [...]string{"net/sockstat", "net/sockstat6"} {
-		b, err := c.readFile(c.procFile(f))
+		b, err := c.readProc(f)
 		if err != nil {
 			if notExist(err) { // IPv4 or IPv6 off: node_exporter reports what there is
 				continue
@@ -78,7 +78,7 @@ func (c *Collector) updateSockstat(_ context.Context, ch chan<- prometheus.Metri
 			return err
 		}
 		ipv6 := f == "net/sockstat6"
-		err = parseSockstat(b, func(l *sockstatLine) {
+		err = parseSockstat(b, func(l sockstatLine) {
 			if string(l.proto) == "sockets" {
 				if !ipv6 {
 					ch <- gauge(sockstatUsedDesc, l.v[ssUsed]) // 0 if the key is missing, as node_exporter
@@ -122,7 +122,7 @@ func (c *Collector) sockstatDesc(proto []byte, field int, bytesUnit bool) *prome
 // the cpu label is the line's index (lines of offline CPUs are omitted by
 // the kernel).
 func (c *Collector) updateSoftnet(_ context.Context, ch chan<- prometheus.Metric) error {
-	b, err := c.readFile(c.procFile("net/softnet_stat"))
+	b, err := c.readProc("net/softnet_stat")
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func (c *Collector) updateSoftnet(_ context.Context, ch chan<- prometheus.Metric
 
 // updateARP reports the number of ARP (IPv4 neighbour) entries per device.
 func (c *Collector) updateARP(_ context.Context, ch chan<- prometheus.Metric) error {
-	b, err := c.readFile(c.procFile("net/arp"))
+	b, err := c.readProc("net/arp")
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ type devCount struct {
 func (c *Collector) updateUDPQueues(_ context.Context, ch chan<- prometheus.Metric) error {
 	found := false
 	for _, v := range [...]struct{ file, ip string }{{"net/udp", "v4"}, {"net/udp6", "v6"}} {
-		b, err := c.readFile(c.procFile(v.file))
+		b, err := c.readProc(v.file)
 		if err != nil {
 			if notExist(err) {
 				continue
@@ -204,7 +204,7 @@ func (c *Collector) updateEntropy(_ context.Context, ch chan<- prometheus.Metric
 		name string
 		desc *prometheus.Desc
 	}{{"sys/kernel/random/entropy_avail", entropyAvailDesc}, {"sys/kernel/random/poolsize", entropyPoolSizeDesc}} {
-		b, err := c.readFile(c.procFile(f.name))
+		b, err := c.readProc(f.name)
 		if err != nil {
 			if notExist(err) {
 				return errNoData

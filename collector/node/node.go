@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -64,6 +65,7 @@ type Collector struct {
 	clocksources []string                                      // clocksource directories, found once
 	osRelease    osReleaseCache
 	fs           fsState
+	fds          *fdCache // kept-open proc files; closed by Close or when c is collected
 }
 
 type sub struct {
@@ -119,7 +121,9 @@ func New(cfg Config, logger *slog.Logger) (*Collector, error) {
 		pageSize:           os.Getpagesize(),
 		fs:                 fsState{stuck: map[string]struct{}{}},
 		statfsFn:           syscall.Statfs,
+		fds:                &fdCache{fds: map[string]int{}},
 	}
+	runtime.AddCleanup(c, (*fdCache).closeAll, c.fds)
 	c.subs = []sub{
 		{"cpu", c.updateCPU},
 		{"stat", c.updateStat},
@@ -217,12 +221,24 @@ func (c *Collector) readFileAt(dirfd int, path string) ([]byte, error) {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer syscall.Close(fd)
+	return c.readFD(fd, false, path)
+}
+
+// readFD reads fd to its end into the shared buffer, with read(2), or with
+// pread(2) from offset 0 to read a kept-open proc file afresh.
+func (c *Collector) readFD(fd int, fromStart bool, path string) ([]byte, error) {
 	b := c.buf[:0]
 	for {
 		if len(b) == cap(b) {
 			b = append(b, make([]byte, cap(b)+4096)...)[:len(b)]
 		}
-		n, err := syscall.Read(fd, b[len(b):cap(b)])
+		var n int
+		var err error
+		if fromStart {
+			n, err = syscall.Pread(fd, b[len(b):cap(b)], int64(len(b)))
+		} else {
+			n, err = syscall.Read(fd, b[len(b):cap(b)])
+		}
 		if err == syscall.EINTR {
 			continue
 		}
@@ -237,6 +253,64 @@ func (c *Collector) readFileAt(dirfd int, path string) ([]byte, error) {
 	}
 	c.buf = b
 	return b, nil
+}
+
+// fdCache keeps the /proc files read at every gather open. pread(2) at
+// offset 0 makes procfs render a file afresh, so a gather spares an open
+// and a close per file (and the path walk through the /proc/net symbolic
+// link), and seq_file keeps the buffer it grew: opened afresh, a file
+// longer than a page (/proc/net/netstat) is rendered twice.
+type fdCache struct {
+	fds    map[string]int // name under proc_path → open descriptor
+	closed bool
+}
+
+func (f *fdCache) closeAll() {
+	for name, fd := range f.fds {
+		syscall.Close(fd)
+		delete(f.fds, name)
+	}
+}
+
+// readProc reads the proc file name (relative to proc_path) through a kept
+// descriptor; a descriptor that fails is closed and the file opened again.
+// Files that are missing are not kept: they are looked for at every gather.
+func (c *Collector) readProc(name string) ([]byte, error) {
+	if c.fds.closed {
+		return c.readFile(c.procFile(name))
+	}
+	if fd, ok := c.fds.fds[name]; ok {
+		if b, err := c.readFD(fd, true, name); err == nil {
+			return b, nil
+		}
+		syscall.Close(fd)
+		delete(c.fds.fds, name)
+	}
+	path := c.procFile(name)
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	for err == syscall.EINTR {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	b, err := c.readFD(fd, true, path)
+	if err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	c.fds.fds[name] = fd
+	return b, nil
+}
+
+// Close closes the proc files the collector keeps open, once the gather
+// under way (if any) ends. Later gathers open and close each file.
+func (c *Collector) Close() error {
+	c.turn <- struct{}{}
+	defer func() { <-c.turn }()
+	c.fds.closeAll()
+	c.fds.closed = true
+	return nil
 }
 
 // readAttrAt reads a sysfs attribute: one read(2) returns all of it (an

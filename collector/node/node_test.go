@@ -156,6 +156,18 @@ func TestGatherLive(t *testing.T) {
 		{"node_time_seconds", dto.MetricType_GAUGE, nil},
 		{"node_timex_sync_status", dto.MetricType_GAUGE, nil},
 		{"node_vmstat_pgmajfault", dto.MetricType_UNTYPED, nil},
+		{"node_netstat_Tcp_CurrEstab", dto.MetricType_UNTYPED, nil},
+		{"node_netstat_TcpExt_ListenDrops", dto.MetricType_UNTYPED, nil},
+		{"node_netstat_Udp_InErrors", dto.MetricType_UNTYPED, nil},
+		{"node_sockstat_sockets_used", dto.MetricType_GAUGE, nil},
+		{"node_sockstat_TCP_inuse", dto.MetricType_GAUGE, nil},
+		{"node_sockstat_TCP_mem_bytes", dto.MetricType_GAUGE, nil},
+		{"node_softnet_processed_total", dto.MetricType_COUNTER, []string{"cpu"}},
+		{"node_softnet_dropped_total", dto.MetricType_COUNTER, []string{"cpu"}},
+		{"node_softnet_times_squeezed_total", dto.MetricType_COUNTER, []string{"cpu"}},
+		{"node_entropy_available_bits", dto.MetricType_GAUGE, nil},
+		{"node_entropy_pool_size_bits", dto.MetricType_GAUGE, nil},
+		{"node_udp_queues", dto.MetricType_GAUGE, []string{"ip", "queue"}},
 		{"node_scrape_collector_success", dto.MetricType_GAUGE, []string{"collector"}},
 	}
 	for _, f := range families {
@@ -271,6 +283,7 @@ func TestFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.pageSize = 4096 // node_sockstat_*_mem_bytes, whatever this machine's page size
 	fams := gather(t, c)
 	var names []string
 	for n := range fams {

@@ -96,7 +96,7 @@ type sockstatLine struct {
 
 // parseSockstat calls fn for each line of /proc/net/sockstat{,6}. Unknown
 // keys are ignored.
-func parseSockstat(b []byte, fn func(l *sockstatLine)) error {
+func parseSockstat(b []byte, fn func(l sockstatLine)) error {
 	var l sockstatLine
 	for len(b) > 0 {
 		var line []byte
@@ -135,7 +135,7 @@ func parseSockstat(b []byte, fn func(l *sockstatLine)) error {
 		if n == 0 {
 			return fmt.Errorf("sockstat: bad line %q", line)
 		}
-		fn(&l)
+		fn(l)
 	}
 	return nil
 }
@@ -203,7 +203,7 @@ func parseHexDigits(b []byte) (uint64, bool) {
 
 // parseARP calls fn with the device of each entry of /proc/net/arp.
 func parseARP(b []byte, fn func(dev []byte)) error {
-	var fields [8][]byte
+	var fields [12][]byte // the header has 9
 	for len(b) > 0 {
 		var line []byte
 		line, b = nextLine(b)
@@ -225,8 +225,8 @@ func parseARP(b []byte, fn func(dev []byte)) error {
 // parseUDPQueues sums the tx_queue and rx_queue columns ("00000000:00000000",
 // hexadecimal bytes) of /proc/net/udp{,6}.
 func parseUDPQueues(b []byte) (tx, rx float64, err error) {
-	_, b = nextLine(b) // the header
-	var fields [12][]byte
+	_, b = nextLine(b)    // the header
+	var fields [16][]byte // 13 columns today
 	for len(b) > 0 {
 		var line []byte
 		line, b = nextLine(b)

@@ -65,7 +65,7 @@ var (
 )
 
 func (c *Collector) updateLoadavg(_ context.Context, ch chan<- prometheus.Metric) error {
-	b, err := c.readFile(c.procFile("loadavg"))
+	b, err := c.readProc("loadavg")
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (c *Collector) updateLoadavg(_ context.Context, ch chan<- prometheus.Metric
 }
 
 func (c *Collector) updateFilefd(_ context.Context, ch chan<- prometheus.Metric) error {
-	b, err := c.readFile(c.procFile("sys/fs/file-nr"))
+	b, err := c.readProc("sys/fs/file-nr")
 	if err != nil {
 		return err
 	}
@@ -96,8 +96,9 @@ func (c *Collector) updateFilefd(_ context.Context, ch chan<- prometheus.Metric)
 // updatePressure reports pressure stall information (Linux ≥ 4.20 with PSI on).
 func (c *Collector) updatePressure(_ context.Context, ch chan<- prometheus.Metric) error {
 	found := 0
-	for _, res := range [...]string{"cpu", "io", "memory", "irq"} {
-		b, err := c.readFile(c.procFile("pressure/" + res))
+	for _, file := range [...]string{"pressure/cpu", "pressure/io", "pressure/memory", "pressure/irq"} {
+		res := file[len("pressure/"):]
+		b, err := c.readProc(file)
 		if err != nil {
 			if notExist(err) {
 				continue
@@ -144,7 +145,7 @@ func (c *Collector) updatePressure(_ context.Context, ch chan<- prometheus.Metri
 func (c *Collector) updateConntrack(_ context.Context, ch chan<- prometheus.Metric) error {
 	var vals [2]float64
 	for i, name := range [...]string{"sys/net/netfilter/nf_conntrack_count", "sys/net/netfilter/nf_conntrack_max"} {
-		b, err := c.readFile(c.procFile(name))
+		b, err := c.readProc(name)
 		if err != nil {
 			if notExist(err) {
 				return errNoData
