@@ -81,6 +81,14 @@ func TestMetricsEndpointAndQueryAPI(t *testing.T) {
 			}
 		}
 	}
+	// The Prometheus libraries' internals are on /metrics/internal, not /metrics.
+	if _, ok := mfs["prometheus_tsdb_head_series"]; ok {
+		t.Error("/metrics serves the TSDB's internals")
+	}
+	_, b = getBody(t, p.URL("/metrics/internal"), nil)
+	if internal := parseText(t, b); internal["prometheus_tsdb_head_series"] == nil || internal["prometheus_engine_queries"] == nil {
+		t.Error("/metrics/internal lacks the TSDB's or the engine's metrics")
+	}
 	// OpenMetrics when asked.
 	resp, b = getBody(t, p.URL("/metrics"), http.Header{"Accept": {"application/openmetrics-text;version=1.0.0"}})
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/openmetrics-text") {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -102,7 +103,8 @@ type app struct {
 	mu  sync.RWMutex
 	cfg *Config
 
-	reg      *prometheus.Registry // vigie's own metrics and the collectors: /metrics and storage
+	reg      *prometheus.Registry // the collectors and vigie's own metrics: /metrics and storage
+	internal *prometheus.Registry // Prometheus libraries' internals: /metrics/internal and storage
 	store    *storage.Storage
 	set      *collector.Set
 	ingester *collector.Ingester
@@ -151,7 +153,12 @@ func newApp(ctx context.Context, cfg *Config, flags runFlags, logger *slog.Logge
 	a.reloadSuccess.Set(1)
 	a.reg.MustRegister(a.reloads, a.reloadSuccess)
 
-	store, err := storage.Open(ctx, cfg.Global.DataDir, cfg.Storage, logger, a.reg)
+	// Prometheus's libraries (TSDB, PromQL engine, scrape manager, rules
+	// manager) register many internal series; they are stored and queryable
+	// like everything else, and served on /metrics/internal, while /metrics
+	// stays what an external Prometheus scrapes vigie for.
+	a.internal = prometheus.NewRegistry()
+	store, err := storage.Open(ctx, cfg.Global.DataDir, cfg.Storage, logger, a.internal)
 	if err != nil {
 		return nil, err
 	}
@@ -167,16 +174,16 @@ func newApp(ctx context.Context, cfg *Config, flags runFlags, logger *slog.Logge
 	a.set = collector.NewSet(cfg.collectTimeout(), logger)
 	a.reg.MustRegister(a.set)
 	a.ingester = collector.NewIngester(store.TSDB, labels.FromStrings("job", "vigie", "instance", cfg.Global.Hostname))
-	a.loop = collector.NewLoop(a.reg, a.ingester, cfg.Collect.Interval.D(), logger.With("component", "collect"), a.reg)
+	a.loop = collector.NewLoop(prometheus.Gatherers{a.reg, a.internal}, a.ingester, cfg.Collect.Interval.D(), logger.With("component", "collect"), a.reg)
 
 	a.scrapeApp = &commitHook{Appendable: store.TSDB}
-	a.scraper, err = scrape.New(a.scrapeApp, logger, a.reg)
+	a.scraper, err = scrape.New(a.scrapeApp, logger, a.internal)
 	if err != nil {
 		return fail(err)
 	}
 	a.engine = promql.NewEngine(promql.EngineOpts{
 		Logger:                   logger.With("component", "promql"),
-		Reg:                      a.reg,
+		Reg:                      a.internal,
 		MaxSamples:               50_000_000,
 		Timeout:                  2 * time.Minute,
 		LookbackDelta:            5 * time.Minute,
@@ -291,6 +298,10 @@ func (a *app) handler() http.Handler {
 		ErrorHandling:     promhttp.ContinueOnError,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}))
+	mux.Handle("/metrics/internal", promhttp.HandlerFor(a.internal, promhttp.HandlerOpts{
+		EnableOpenMetrics: true,
+		ErrorHandling:     promhttp.ContinueOnError,
+	}))
 	a.api.Register(mux)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "vigie is Healthy.")
@@ -318,6 +329,12 @@ func (a *app) handler() http.Handler {
 	for _, h := range handlers {
 		h(a, mux)
 	}
+	// Go's profiler, as Prometheus and node_exporter serve it.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/{$}", a.index)
 	return mux
 }

@@ -40,7 +40,7 @@ func init() {
 			State:       a.store.State,
 			Sink:        fanOut(sinks, a),
 			Logger:      a.logger,
-			Registerer:  a.reg,
+			Registerer:  a.internal,
 			ExternalURL: a.cfg.externalURL(),
 		})
 		if err != nil {
