@@ -303,9 +303,11 @@ func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 		}
 		e = &alertEntry{Alert: a, fp: fp, fpStr: fp.String(), updatedAt: now}
 		n.alerts[fp] = e
-		if n.route(e, now) {
-			due = true
-		}
+		// Any routed alert wakes the dispatcher: a group due now is flushed,
+		// and a new group's flush time (now + group_wait) becomes the
+		// dispatcher's next deadline instead of its idle wait.
+		n.route(e, now)
+		due = true
 	}
 	n.mu.Unlock()
 	n.metrics.alertsReceived.Add(float64(len(alerts)))
@@ -315,10 +317,8 @@ func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 	return errors.Join(errs...)
 }
 
-// route puts an alert in the groups of the routes it matches and reports
-// whether one of them is due now. Called with mu held.
-func (n *Notifier) route(e *alertEntry, now time.Time) bool {
-	due := false
+// route puts an alert in the groups of the routes it matches. Called with mu held.
+func (n *Notifier) route(e *alertEntry, now time.Time) {
 	for _, r := range n.rc.root.match(e.Labels) {
 		gl := r.groupLabels(e.Labels)
 		key := groupKey(r.id, gl)
@@ -332,11 +332,7 @@ func (n *Notifier) route(e *alertEntry, now time.Time) bool {
 			n.groups[key] = g
 		}
 		g.fps[e.fp] = true
-		if !g.nextFlush.After(now) {
-			due = true
-		}
 	}
-	return due
 }
 
 // nextFlush is when the earliest group is due (zero: no group).

@@ -136,33 +136,35 @@ func newSink(name string) *sink {
 type target struct {
 	addr string
 	mu   sync.Mutex
-	ln   net.Listener
+	srv  *http.Server
 }
 
 func (t *target) start() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var ln net.Listener
 	var err error
 	for i := 0; i < 50; i++ {
-		t.ln, err = net.Listen("tcp", t.addr)
+		ln, err = net.Listen("tcp", t.addr)
 		if err == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	must(err)
-	ln := t.ln
-	go func() {
-		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.WriteString(w, "# TYPE bench_ok gauge\nbench_ok 1\n")
-		}))
-	}()
+	t.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "# TYPE bench_ok gauge\nbench_ok 1\n")
+	})}
+	srv := t.srv
+	go func() { _ = srv.Serve(ln) }()
 }
 
+// stop closes the listener and every open connection: the scrapers' kept-alive
+// connections too, so the next scrape fails as it would on a crashed target.
 func (t *target) stop() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_ = t.ln.Close()
+	_ = t.srv.Close()
 }
 
 func freeAddr() string {
