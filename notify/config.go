@@ -159,11 +159,12 @@ type WebhookConfig struct {
 }
 
 // Defaults of the routing timers. Alertmanager's 30s/5m/4h make a first
-// alert wait half a minute; vigie groups within 5s (the rules engine sends
-// a burst of related alerts in the same evaluation) and updates a group
-// within 1m.
+// alert wait half a minute. vigie's rules engine evaluates every group right
+// after the collection that feeds it, so alerts caused by the same event
+// arrive within milliseconds of each other: 1s of group_wait still batches
+// them into one message. A group is updated within 1m.
 const (
-	DefaultGroupWait      = 5 * time.Second
+	DefaultGroupWait      = time.Second
 	DefaultGroupInterval  = time.Minute
 	DefaultRepeatInterval = 4 * time.Hour
 )

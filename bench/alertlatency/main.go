@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -221,6 +222,7 @@ func main() {
 	amBin := flag.String("alertmanager", "/usr/bin/prometheus-alertmanager", "Alertmanager binary")
 	runs := flag.Int("runs", 10, "failures to measure")
 	defaults := flag.Bool("vigie-defaults", true, "also measure vigie with its own default intervals")
+	jitter := flag.Duration("jitter", 15*time.Second, "random wait before each failure, to spread its phase")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "alertlatency-")
 	must(err)
@@ -331,6 +333,9 @@ receivers:
 	// Let every stack see the target up for a while.
 	time.Sleep(20 * time.Second)
 	for i := 0; i < *runs; i++ {
+		// Failures happen at any moment: a random wait puts this one at a
+		// random phase of every stack's scrape and evaluation schedules.
+		time.Sleep(time.Duration(rand.Int64N(int64(*jitter))))
 		t0 := time.Now()
 		tgt.stop()
 		deadline := t0.Add(90 * time.Second)
