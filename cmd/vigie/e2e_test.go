@@ -440,3 +440,45 @@ func TestDefaultListenIsLoopback(t *testing.T) {
 		t.Fatalf("default listen %q", cfg.Global.Listen)
 	}
 }
+
+// A scrape target that goes down is evaluated at once, not at the rule
+// group's next scheduled evaluation: with a 30s evaluation interval the
+// alert still fires within seconds.
+func TestTargetDownEvaluatedAtOnce(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "# TYPE ok gauge\nok 1\n")
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "down.yml")
+	os.WriteFile(rulesFile, []byte("groups:\n  - name: down\n    rules:\n      - alert: AppDown\n        expr: up{job=\"app\"} == 0\n"), 0o644)
+	cfg := fmt.Sprintf(`collect:
+  interval: 30s
+  docker: {enabled: false}
+  scrape:
+    - job_name: app
+      targets: [%q]
+      interval: 1s
+rules:
+  evaluation_interval: 30s
+  files: [%q]
+  builtin: {enabled: false}
+`, strings.TrimPrefix(srv.URL, "http://"), rulesFile)
+	p := vigietest.Start(t, vigietest.Options{Config: cfg})
+	vigietest.Eventually(t, 20*time.Second, "the target up", func() bool {
+		s := p.Query(`up{job="app"}`)
+		return len(s) == 1 && s[0].Float() == 1
+	})
+	// Let the group's scheduled evaluation happen, so the next one is ~30s away.
+	time.Sleep(2 * time.Second)
+	srv.CloseClientConnections()
+	srv.Close()
+	down := time.Now()
+	vigietest.Eventually(t, 25*time.Second, "AppDown firing", func() bool {
+		_, ok := firing(t, p, "AppDown", nil)
+		return ok
+	})
+	if d := time.Since(down); d > 6*time.Second {
+		t.Errorf("AppDown fired %s after the target went down; want within a few scrape intervals, not the 30s evaluation interval", d)
+	}
+}

@@ -228,6 +228,14 @@ func (a *app) onScrapeCommit(f func(time.Time)) {
 	a.scrapeApp.mu.Unlock()
 }
 
+// onScrapeHealthChange calls f after a committed scrape in which a target's
+// `up` changed.
+func (a *app) onScrapeHealthChange(f func(time.Time)) {
+	a.scrapeApp.mu.Lock()
+	a.scrapeApp.health = append(a.scrapeApp.health, f)
+	a.scrapeApp.mu.Unlock()
+}
+
 // rulesSource is set by the rules wiring.
 var rulesSource = func(*app) api.RulesSource { return nil }
 

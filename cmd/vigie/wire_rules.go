@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/vigie-dev/vigie/api"
@@ -22,6 +24,18 @@ import (
 type rulesPart struct {
 	a *app
 	m *rules.Manager
+
+	mu  sync.Mutex
+	ctx context.Context // while run runs
+}
+
+func (p *rulesPart) runCtx() context.Context {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx == nil || p.ctx.Err() != nil {
+		return nil
+	}
+	return p.ctx
 }
 
 // alertSinks receive every alert the rules send (the notify wiring adds itself).
@@ -50,6 +64,15 @@ func init() {
 		// Evaluate right after the collections and scrapes that feed the rules.
 		a.loop.OnCommit(m.Collected)
 		a.onScrapeCommit(m.Collected)
+		// A target that goes down (or comes back) is evaluated at once,
+		// whatever the groups' schedule: the evaluation runs at the commit's
+		// time, so `for` and staleness keep their meaning; only the wait for
+		// the next scheduled evaluation goes.
+		a.onScrapeHealthChange(func(ts time.Time) {
+			if ctx := p.runCtx(); ctx != nil {
+				go m.Evaluate(ctx, ts)
+			}
+		})
 		rulesSource = func(*app) api.RulesSource { return m }
 		handlers = append(handlers, func(a *app, mux *http.ServeMux) {
 			mux.HandleFunc("GET /api/v1/alerts/history", p.history)
@@ -130,6 +153,9 @@ func (p *rulesPart) name() string { return "rules" }
 func (p *rulesPart) prepare(cfg *Config) (func(), error) { return p.m.Prepare(cfg.Rules) }
 
 func (p *rulesPart) run(ctx context.Context) {
+	p.mu.Lock()
+	p.ctx = ctx
+	p.mu.Unlock()
 	if err := p.m.Run(ctx); err != nil {
 		p.a.logger.Error("rule evaluation stopped", "err", err)
 	}
@@ -237,12 +263,16 @@ func cmdRules(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// commitHook wraps an Appendable so that every commit calls the hooks with
-// the commit time.
+// commitHook wraps the Appendable the scrapes write to: every commit calls
+// the commit hooks with the commit time, and a commit in which a target's
+// `up` changed (it went down, or came back) also calls the health hooks.
 type commitHook struct {
 	storage.Appendable
-	mu    sync.RWMutex
-	hooks []func(time.Time)
+	mu      sync.RWMutex
+	hooks   []func(time.Time)
+	health  []func(time.Time)
+	lastUp  map[string]float64 // target (up's labels) → last up value
+	upMutex sync.Mutex
 }
 
 func (c *commitHook) Appender(ctx context.Context) storage.Appender {
@@ -251,7 +281,25 @@ func (c *commitHook) Appender(ctx context.Context) storage.Appender {
 
 type hookedAppender struct {
 	storage.Appender
-	h *commitHook
+	h             *commitHook
+	healthChanged bool
+}
+
+// Append notes a change of `up` on the way through.
+func (a *hookedAppender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
+	if l.Get(model.MetricNameLabel) == "up" {
+		key := l.String()
+		a.h.upMutex.Lock()
+		if a.h.lastUp == nil {
+			a.h.lastUp = map[string]float64{}
+		}
+		if prev, ok := a.h.lastUp[key]; ok && prev != v {
+			a.healthChanged = true
+		}
+		a.h.lastUp[key] = v
+		a.h.upMutex.Unlock()
+	}
+	return a.Appender.Append(ref, l, t, v)
 }
 
 func (a *hookedAppender) Commit() error {
@@ -259,11 +307,16 @@ func (a *hookedAppender) Commit() error {
 		return err
 	}
 	a.h.mu.RLock()
-	hooks := a.h.hooks
+	hooks, health := a.h.hooks, a.h.health
 	a.h.mu.RUnlock()
 	now := time.Now()
 	for _, f := range hooks {
 		f(now)
+	}
+	if a.healthChanged {
+		for _, f := range health {
+			f(now)
+		}
 	}
 	return nil
 }
