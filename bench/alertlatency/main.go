@@ -30,6 +30,7 @@ type event struct {
 	at     time.Time
 	kind   string // email or slack
 	firing bool
+	text   string
 }
 
 // sink is an SMTP server and a Slack webhook stand-in for one stack.
@@ -41,21 +42,24 @@ type sink struct {
 	httpAddr string
 }
 
-func (s *sink) add(kind, body string) {
-	up := strings.ToUpper(body)
+// add records a message; status is the part that says firing or resolved
+// (the subject of an email, the whole body of a Slack message), text all of it.
+func (s *sink) add(kind, status, text string) {
+	up := strings.ToUpper(status)
 	firing := strings.Contains(up, "FIRING") && !strings.Contains(up, "RESOLVED")
 	s.mu.Lock()
-	s.events = append(s.events, event{time.Now(), kind, firing})
+	s.events = append(s.events, event{time.Now(), kind, firing, text})
 	s.mu.Unlock()
 }
 
-// firstFiring returns when both an email and a Slack message saying firing arrived after t0.
-func (s *sink) firstFiring(t0 time.Time) (time.Time, bool) {
+// firstFiring returns when both an email and a Slack message saying that
+// target inst is firing arrived after t0.
+func (s *sink) firstFiring(t0 time.Time, inst string) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var email, slack time.Time
 	for _, e := range s.events {
-		if !e.firing || e.at.Before(t0) {
+		if !e.firing || e.at.Before(t0) || !strings.Contains(e.text, inst) {
 			continue
 		}
 		if e.kind == "email" && email.IsZero() {
@@ -74,16 +78,19 @@ func (s *sink) firstFiring(t0 time.Time) (time.Time, bool) {
 	return slack, true
 }
 
-func (s *sink) lastResolved() time.Time {
+// resolvedSince reports whether both an email and a Slack message said
+// target inst resolved after t.
+func (s *sink) resolvedSince(t time.Time, inst string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var t time.Time
+	var email, slack bool
 	for _, e := range s.events {
-		if !e.firing && e.at.After(t) {
-			t = e.at
+		if !e.firing && e.at.After(t) && strings.Contains(e.text, inst) {
+			email = email || e.kind == "email"
+			slack = slack || e.kind == "slack"
 		}
 	}
-	return t
+	return email && slack
 }
 
 type backend struct{ s *sink }
@@ -107,7 +114,7 @@ func (ss *session) Data(r io.Reader) error {
 			break
 		}
 	}
-	ss.s.add("email", subject)
+	ss.s.add("email", subject, string(b))
 	return nil
 }
 
@@ -125,7 +132,7 @@ func newSink(name string) *sink {
 	go func() {
 		_ = http.Serve(hl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
-			s.add("slack", string(b))
+			s.add("slack", string(b), string(b))
 			io.WriteString(w, "ok")
 		}))
 	}()
@@ -222,14 +229,22 @@ func main() {
 	amBin := flag.String("alertmanager", "/usr/bin/prometheus-alertmanager", "Alertmanager binary")
 	runs := flag.Int("runs", 10, "failures to measure")
 	defaults := flag.Bool("vigie-defaults", true, "also measure vigie with its own default intervals")
+	ntargets := flag.Int("targets", 4, "scrape targets stopped together: each has its own scrape phase, so each run gives that many samples")
 	jitter := flag.Duration("jitter", 15*time.Second, "random wait before each failure, to spread its phase")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "alertlatency-")
 	must(err)
 	defer os.RemoveAll(dir)
 
-	tgt := &target{addr: freeAddr()}
-	tgt.start()
+	var tgts []*target
+	var addrs []string
+	for i := 0; i < *ntargets; i++ {
+		t := &target{addr: freeAddr()}
+		t.start()
+		tgts = append(tgts, t)
+		addrs = append(addrs, fmt.Sprintf("%q", t.addr))
+	}
+	targetList := "[" + strings.Join(addrs, ", ") + "]"
 
 	type stack struct {
 		name  string
@@ -255,20 +270,20 @@ func main() {
 		cfg := fmt.Sprintf(`collect:
 %s  scrape:
     - job_name: bench
-      targets: [%q]
+      targets: %s
 %srules:
 %s  files: [rules.yml]
 notify:
   route:
     receiver: team
-    group_by: [alertname]
+    group_by: [alertname, instance]
 %s  receivers:
     - name: team
       email_configs:
         - {to: ops@example.com, from: vigie@example.com, smarthost: %q, require_tls: false}
       slack_configs:
         - {api_url: "http://%s/hook", channel: "#alerts"}
-`, collect, tgt.addr, scrape, eval, route, s.sink.smtpAddr, s.sink.httpAddr)
+`, collect, targetList, scrape, eval, route, s.sink.smtpAddr, s.sink.httpAddr)
 		must(os.WriteFile(filepath.Join(sub, "vigie.yml"), []byte(cfg), 0o644))
 		addr := freeAddr()
 		s.procs = append(s.procs, start(sub, "vigie", *vigieBin, "run", "--config", "vigie.yml", "--listen", addr, "--data-dir", "data"))
@@ -293,11 +308,11 @@ alerting:
     - static_configs: [{targets: [%q]}]
 scrape_configs:
   - job_name: bench
-    static_configs: [{targets: [%q]}]
-`, amAddr, tgt.addr)), 0o644))
+    static_configs: [{targets: %s}]
+`, amAddr, targetList)), 0o644))
 		must(os.WriteFile(filepath.Join(sub, "alertmanager.yml"), []byte(fmt.Sprintf(`route:
   receiver: team
-  group_by: [alertname]
+  group_by: [alertname, instance]
   group_wait: 0s
   group_interval: 1s
   repeat_interval: 1h
@@ -337,18 +352,30 @@ receivers:
 		// random phase of every stack's scrape and evaluation schedules.
 		time.Sleep(time.Duration(rand.Int64N(int64(*jitter))))
 		t0 := time.Now()
-		tgt.stop()
+		for _, t := range tgts {
+			t.stop()
+		}
 		deadline := t0.Add(90 * time.Second)
+		got := map[*stack]map[string]bool{}
+		for _, s := range stacks {
+			got[s] = map[string]bool{}
+		}
 		for {
 			done := true
 			for _, s := range stacks {
-				if len(s.lat) > i || s.skip {
+				if s.skip {
 					continue
 				}
-				if at, ok := s.sink.firstFiring(t0); ok {
-					s.lat = append(s.lat, at.Sub(t0))
-				} else {
-					done = false
+				for _, t := range tgts {
+					if got[s][t.addr] {
+						continue
+					}
+					if at, ok := s.sink.firstFiring(t0, t.addr); ok {
+						s.lat = append(s.lat, at.Sub(t0))
+						got[s][t.addr] = true
+					} else {
+						done = false
+					}
 				}
 			}
 			if done {
@@ -356,8 +383,8 @@ receivers:
 			}
 			if time.Now().After(deadline) {
 				for _, s := range stacks {
-					if len(s.lat) <= i && !s.skip {
-						log.Printf("%s: no notification within 90s in run %d; leaving it out", s.name, i+1)
+					if len(got[s]) < len(tgts) && !s.skip {
+						log.Printf("%s: not every target notified within 90s in run %d; leaving the stack out", s.name, i+1)
 						s.skip = true
 					}
 				}
@@ -367,20 +394,29 @@ receivers:
 		}
 		var parts []string
 		for _, s := range stacks {
-			if len(s.lat) > i {
-				parts = append(parts, fmt.Sprintf("%s %v", s.name, s.lat[i].Round(time.Millisecond)))
+			if !s.skip {
+				last := s.lat[len(s.lat)-len(tgts):]
+				var ms []string
+				for _, d := range last {
+					ms = append(ms, d.Round(time.Millisecond).String())
+				}
+				parts = append(parts, fmt.Sprintf("%s [%s]", s.name, strings.Join(ms, " ")))
 			}
 		}
 		fmt.Printf("run %2d: %s\n", i+1, strings.Join(parts, ", "))
-		// Back up, and wait for every stack to send the resolution.
-		tgt.start()
+		// Back up, and wait for every stack to send every resolution.
 		up := time.Now()
+		for _, t := range tgts {
+			t.start()
+		}
 		rdeadline := up.Add(90 * time.Second)
 		for time.Now().Before(rdeadline) {
 			all := true
 			for _, s := range stacks {
-				if !s.skip && s.sink.lastResolved().Before(up) {
-					all = false
+				for _, t := range tgts {
+					if !s.skip && !s.sink.resolvedSince(up, t.addr) {
+						all = false
+					}
 				}
 			}
 			if all {
@@ -399,7 +435,7 @@ receivers:
 		}
 		sort.Slice(s.lat, func(i, j int) bool { return s.lat[i] < s.lat[j] })
 		med[s.name] = s.lat[len(s.lat)/2]
-		fmt.Printf("%-32s median %8v  min %8v  max %8v  (n=%d)\n", s.name, med[s.name].Round(time.Millisecond),
+		fmt.Printf("%-32s median %8v  min %8v  max %8v  (n=%d failures)\n", s.name, med[s.name].Round(time.Millisecond),
 			s.lat[0].Round(time.Millisecond), s.lat[len(s.lat)-1].Round(time.Millisecond), len(s.lat))
 	}
 	if a, b := med["vigie-tuned"], med["prometheus+alertmanager-tuned"]; a > 0 && b > 0 {
