@@ -503,53 +503,9 @@ func (a *API) series(r *http.Request) (any, annotations.Annotations, *apiError) 
 }
 
 func (a *API) labelNames(r *http.Request) (any, annotations.Annotations, *apiError) {
-	matchers, apiErr := parseMatchers(r)
-	if apiErr != nil {
-		return nil, nil, apiErr
-	}
-	limit, apiErr := parseLimit(r)
-	if apiErr != nil {
-		return nil, nil, apiErr
-	}
-	q, hints, apiErr := a.querier(r)
-	if apiErr != nil {
-		return nil, nil, apiErr
-	}
-	defer q.Close()
-	var names []string
-	var warnings annotations.Annotations
-	if len(matchers) == 0 {
-		ns, ws, err := q.LabelNames(r.Context(), &storage.LabelHints{Limit: limit})
-		if err != nil {
-			return nil, ws, &apiError{errorExec, err}
-		}
-		names, warnings = ns, ws
-	} else {
-		set := map[string]struct{}{}
-		for _, ms := range matchers {
-			ns, ws, err := q.LabelNames(r.Context(), &storage.LabelHints{Limit: limit}, ms...)
-			if err != nil {
-				return nil, ws, &apiError{errorExec, err}
-			}
-			warnings.Merge(ws)
-			for _, n := range ns {
-				set[n] = struct{}{}
-			}
-		}
-		for n := range set {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-	}
-	_ = hints
-	if names == nil {
-		names = []string{}
-	}
-	if limit > 0 && len(names) > limit {
-		names = names[:limit]
-		warnings.Add(errors.New("results truncated due to limit"))
-	}
-	return names, warnings, nil
+	return a.labelStrings(r, func(ctx context.Context, q storage.Querier, h *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+		return q.LabelNames(ctx, h, ms...)
+	})
 }
 
 func (a *API) labelValues(r *http.Request) (any, annotations.Annotations, *apiError) {
@@ -560,6 +516,17 @@ func (a *API) labelValues(r *http.Request) (any, annotations.Annotations, *apiEr
 	if !model.UTF8Validation.IsValidLabelName(name) {
 		return nil, nil, badData("invalid label name: %q", name)
 	}
+	return a.labelStrings(r, func(ctx context.Context, q storage.Querier, h *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+		return q.LabelValues(ctx, name, h, ms...)
+	})
+}
+
+type labelFetch func(ctx context.Context, q storage.Querier, h *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error)
+
+// labelStrings answers /labels and /label/<name>/values: the strings fetch
+// returns for each match[] selector (or for all series), merged, sorted and
+// cut at limit.
+func (a *API) labelStrings(r *http.Request, fetch labelFetch) (any, annotations.Annotations, *apiError) {
 	matchers, apiErr := parseMatchers(r)
 	if apiErr != nil {
 		return nil, nil, apiErr
@@ -573,18 +540,24 @@ func (a *API) labelValues(r *http.Request) (any, annotations.Annotations, *apiEr
 		return nil, nil, apiErr
 	}
 	defer q.Close()
-	var vals []string
+	// One more than the limit, to know whether the answer was truncated.
+	hints := &storage.LabelHints{}
+	if limit > 0 {
+		hints.Limit = limit + 1
+	}
+	var out []string
 	var warnings annotations.Annotations
 	if len(matchers) == 0 {
-		vs, ws, err := q.LabelValues(r.Context(), name, &storage.LabelHints{Limit: limit})
+		vs, ws, err := fetch(r.Context(), q, hints)
 		if err != nil {
 			return nil, ws, &apiError{errorExec, err}
 		}
-		vals, warnings = vs, ws
+		out, warnings = vs, ws
+		slices.Sort(out)
 	} else {
 		set := map[string]struct{}{}
 		for _, ms := range matchers {
-			vs, ws, err := q.LabelValues(r.Context(), name, &storage.LabelHints{Limit: limit}, ms...)
+			vs, ws, err := fetch(r.Context(), q, hints, ms...)
 			if err != nil {
 				return nil, ws, &apiError{errorExec, err}
 			}
@@ -594,18 +567,18 @@ func (a *API) labelValues(r *http.Request) (any, annotations.Annotations, *apiEr
 			}
 		}
 		for v := range set {
-			vals = append(vals, v)
+			out = append(out, v)
 		}
-		slices.Sort(vals)
+		slices.Sort(out)
 	}
-	if vals == nil {
-		vals = []string{}
+	if out == nil {
+		out = []string{}
 	}
-	if limit > 0 && len(vals) > limit {
-		vals = vals[:limit]
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
 		warnings.Add(errors.New("results truncated due to limit"))
 	}
-	return vals, warnings, nil
+	return out, warnings, nil
 }
 
 func (a *API) metadata(r *http.Request) (any, annotations.Annotations, *apiError) {

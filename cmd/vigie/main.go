@@ -170,3 +170,17 @@ var checkRules = func(args []string, stdout, stderr io.Writer) error {
 // checkConfigDeep runs the checks that need more than the file itself
 // (rule files named by the configuration).
 var checkConfigDeep = func(*Config) error { return nil }
+
+// expectVerb checks that args start with verb (vigie notify test, vigie
+// rules export, vigie test rules). When they don't, it prints usage and
+// returns done with the error to return (nil for --help).
+func expectVerb(args []string, verb, usage string, stderr io.Writer) (done bool, err error) {
+	if len(args) > 0 && args[0] == verb {
+		return false, nil
+	}
+	fmt.Fprint(stderr, usage)
+	if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+		return true, nil
+	}
+	return true, errUsage
+}

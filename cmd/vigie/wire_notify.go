@@ -87,12 +87,8 @@ func (p *notifyPart) run(ctx context.Context) { p.n.Run(ctx) }
 func (p *notifyPart) close() error { return nil }
 
 func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "test" {
-		fmt.Fprint(stderr, "Usage: vigie notify test [--config FILE] RECEIVER\n  sends a test notification through RECEIVER and prints the provider's answer\n")
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			return nil
-		}
-		return errUsage
+	if done, err := expectVerb(args, "test", "Usage: vigie notify test [--config FILE] RECEIVER\n  sends a test notification through RECEIVER and prints the provider's answer\n", stderr); done {
+		return err
 	}
 	fs := newFlagSet("notify test", "vigie notify test [--config FILE] RECEIVER", stderr)
 	configFile := fs.String("config", "", "configuration file that defines the receiver")

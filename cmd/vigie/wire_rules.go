@@ -210,12 +210,8 @@ func cmdCheckRules(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "rules" {
-		fmt.Fprint(stderr, "Usage: vigie test rules TEST_FILE...\n")
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			return nil
-		}
-		return errUsage
+	if done, err := expectVerb(args, "rules", "Usage: vigie test rules TEST_FILE...\n", stderr); done {
+		return err
 	}
 	fs := newFlagSet("test rules", "vigie test rules TEST_FILE...  (promtool's rule unit-test format)", stderr)
 	if err := parseFlags(fs, args[1:]); err != nil {
@@ -236,12 +232,8 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func cmdRules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "export" {
-		fmt.Fprint(stderr, "Usage: vigie rules export [--config FILE] DIR\n  writes the built-in rule pack, with the configuration's overrides, as rule files\n")
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			return nil
-		}
-		return errUsage
+	if done, err := expectVerb(args, "export", "Usage: vigie rules export [--config FILE] DIR\n  writes the built-in rule pack, with the configuration's overrides, as rule files\n", stderr); done {
+		return err
 	}
 	fs := newFlagSet("rules export", "vigie rules export [--config FILE] DIR", stderr)
 	configFile := fs.String("config", "", "configuration whose rules.builtin overrides apply (default: none)")
