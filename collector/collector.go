@@ -12,6 +12,7 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -109,19 +110,14 @@ func (s *Set) run(ctx context.Context, c Collector, ch chan<- prometheus.Metric)
 
 // update runs one collector, stopping its output when ctx ends so a late
 // collector cannot write into a closed gather.
-func (s *Set) update(ctx context.Context, c Collector, out chan<- prometheus.Metric) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = errors.New("collector panicked: " + sprint(r))
-		}
-	}()
+func (s *Set) update(ctx context.Context, c Collector, out chan<- prometheus.Metric) error {
 	in := make(chan prometheus.Metric, 64)
 	done := make(chan error, 1)
 	go func() {
 		defer close(in)
 		defer func() {
 			if r := recover(); r != nil {
-				done <- errors.New("collector panicked: " + sprint(r))
+				done <- fmt.Errorf("collector panicked: %v", r)
 			}
 		}()
 		done <- c.Update(ctx, in)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -281,7 +280,6 @@ func (l *Loop) Once(ctx context.Context) time.Time {
 		// A partial gather still holds everything that was collected.
 		l.logger.Debug("gather reported errors", "err", err)
 	}
-	sort.Slice(mfs, func(i, j int) bool { return mfs[i].GetName() < mfs[j].GetName() })
 	n, err := l.ingester.Append(ctx, ts, mfs)
 	l.gathers.Inc()
 	if err != nil {

@@ -69,6 +69,12 @@ type Notification struct {
 //	GET        /api/v1/alerts/{fingerprint}/ack     the signed one-click link's page
 func (n *Notifier) Handler() http.Handler {
 	mux := http.NewServeMux()
+	n.Register(mux)
+	return mux
+}
+
+// Register mounts the notifier's endpoints on mux (vigie's shared one).
+func (n *Notifier) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v2/alerts", n.getAlerts)
 	mux.HandleFunc("POST /api/v2/alerts", n.postAlerts)
 	mux.HandleFunc("GET /api/v2/silences", n.getSilences)
@@ -78,16 +84,6 @@ func (n *Notifier) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/notifications", n.getNotifications)
 	mux.HandleFunc("POST /api/v1/alerts/{fp}/ack", n.postAck)
 	mux.HandleFunc("GET /api/v1/alerts/{fp}/ack", n.getAckPage)
-	return mux
-}
-
-// Routes lists the patterns Handler serves, for mounting on a shared mux.
-func Routes() []string {
-	return []string{
-		"GET /api/v2/alerts", "POST /api/v2/alerts", "GET /api/v2/silences", "POST /api/v2/silences",
-		"GET /api/v2/silence/{id}", "DELETE /api/v2/silence/{id}", "GET /api/v1/notifications",
-		"POST /api/v1/alerts/{fp}/ack", "GET /api/v1/alerts/{fp}/ack",
-	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

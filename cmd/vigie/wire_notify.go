@@ -44,10 +44,7 @@ func init() {
 		})
 	})
 	handlers = append(handlers, func(a *app, mux *http.ServeMux) {
-		h := np.n.Handler()
-		for _, p := range notify.Routes() {
-			mux.Handle(p, h)
-		}
+		np.n.Register(mux)
 	})
 	commands["silence"] = func(_ context.Context, args []string, stdout, _ io.Writer) error {
 		return notify.SilenceCommand(args, stdout)
