@@ -29,6 +29,8 @@ import (
 	"github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/vigie-dev/vigie/internal/web"
 )
 
 // Error types of the Prometheus API.
@@ -126,8 +128,16 @@ type apiFunc func(r *http.Request) (any, annotations.Annotations, *apiError)
 
 // Register mounts the endpoints on mux under /api/v1/.
 func (a *API) Register(mux *http.ServeMux) {
+	for _, r := range a.Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+}
+
+// Routes is the API's route table: every endpoint only reads.
+func (a *API) Routes() []web.Route {
+	var routes []web.Route
 	h := func(pattern string, f apiFunc) {
-		mux.Handle(pattern, a.wrap(f))
+		routes = append(routes, web.Route{Pattern: pattern, Access: web.Read, Handler: a.wrap(f)})
 	}
 	h("/api/v1/query", a.query)
 	h("/api/v1/query_range", a.queryRange)
@@ -149,6 +159,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("/api/v1/alertmanagers", func(*http.Request) (any, annotations.Annotations, *apiError) {
 		return map[string]any{"activeAlertmanagers": []any{}, "droppedAlertmanagers": []any{}}, nil, nil
 	})
+	return routes
 }
 
 type response struct {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigie-dev/vigie/internal/web"
 )
 
 // APIAlert is Alertmanager's API v2 gettable alert, plus vigie's acknowledgement.
@@ -73,17 +75,29 @@ func (n *Notifier) Handler() http.Handler {
 	return mux
 }
 
-// Register mounts the notifier's endpoints on mux (vigie's shared one).
+// Register mounts the notifier's endpoints on mux.
 func (n *Notifier) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v2/alerts", n.getAlerts)
-	mux.HandleFunc("POST /api/v2/alerts", n.postAlerts)
-	mux.HandleFunc("GET /api/v2/silences", n.getSilences)
-	mux.HandleFunc("POST /api/v2/silences", n.postSilence)
-	mux.HandleFunc("GET /api/v2/silence/{id}", n.getSilence)
-	mux.HandleFunc("DELETE /api/v2/silence/{id}", n.deleteSilence)
-	mux.HandleFunc("GET /api/v1/notifications", n.getNotifications)
-	mux.HandleFunc("POST /api/v1/alerts/{fp}/ack", n.postAck)
-	mux.HandleFunc("GET /api/v1/alerts/{fp}/ack", n.getAckPage)
+	for _, r := range n.Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+}
+
+// Routes is the notifier's route table, each route with who may call it:
+// reading alerts, silences and deliveries is Read; changing them is Admin;
+// the signed acknowledgement link's page is Public (its signature is the
+// credential).
+func (n *Notifier) Routes() []web.Route {
+	return []web.Route{
+		web.R("GET /api/v2/alerts", web.Read, n.getAlerts),
+		web.R("POST /api/v2/alerts", web.Admin, n.postAlerts),
+		web.R("GET /api/v2/silences", web.Read, n.getSilences),
+		web.R("POST /api/v2/silences", web.Admin, n.postSilence),
+		web.R("GET /api/v2/silence/{id}", web.Read, n.getSilence),
+		web.R("DELETE /api/v2/silence/{id}", web.Admin, n.deleteSilence),
+		web.R("GET /api/v1/notifications", web.Read, n.getNotifications),
+		web.R("POST /api/v1/alerts/{fp}/ack", web.Admin, n.postAck),
+		web.R("GET /api/v1/alerts/{fp}/ack", web.Public, n.getAckPage),
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
