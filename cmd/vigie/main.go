@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/vigie-dev/vigie/internal/footprint"
 )
 
 // Set at build time with -ldflags "-X main.version=…".
@@ -41,6 +43,7 @@ Run 'vigie COMMAND --help' for a command's flags.
 var errUsage = errors.New("usage")
 
 func main() {
+	_, _ = footprint.TrimExecutable()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(runMain(ctx, os.Args[1:], os.Stdout, os.Stderr))
