@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunks"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigie-dev/vigie/config"
@@ -76,6 +77,14 @@ func Open(ctx context.Context, dir string, cfg Config, logger *slog.Logger, reg 
 	opts.RetentionDuration = int64(cfg.Retention.D() / time.Millisecond)
 	opts.MaxBytes = int64(cfg.RetentionSize)
 	opts.WALCompression = "snappy"
+	// Sized for one host's few thousand series rather than Prometheus's
+	// millions: the default 16,384-stripe series map and 4 MiB head-chunk
+	// write buffer alone cost several MiB of resident memory. The stripe
+	// count only spreads lock contention, which one collector loop and a
+	// few scrapes do not have; 64 KiB is the smallest buffer the chunk
+	// mapper accepts.
+	opts.StripeSize = 1024
+	opts.HeadChunksWriteBufferSize = chunks.MinWriteBufferSize
 	// Blocks of 2h as Prometheus does, compacted up to a tenth of the retention.
 	opts.MaxBlockDuration = min(opts.RetentionDuration/10, int64(31*24*time.Hour/time.Millisecond))
 	if opts.MaxBlockDuration < opts.MinBlockDuration {

@@ -18,6 +18,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/vigie-dev/vigie/internal/footprint"
 )
 
 // Set at build time with -ldflags "-X main.version=…".
@@ -30,6 +32,7 @@ var (
 var errUsage = errors.New("usage")
 
 func main() {
+	_, _ = footprint.TrimExecutable()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(runMain(ctx, os.Args[1:], os.Stdout, os.Stderr))
