@@ -88,7 +88,7 @@ func cleanReadOnlyMappings(sc *bufio.Scanner, exe string) ([][2]uintptr, error) 
 			cur, inExe = [2]uintptr{lo, hi}, true
 			continue
 		}
-		if strings.Contains(strings.Fields(line+" x")[0], "-") {
+		if strings.Contains(strings.Fields(line + " x")[0], "-") {
 			inExe = false // the header of another mapping
 			continue
 		}
