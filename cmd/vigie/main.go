@@ -33,6 +33,7 @@ var errUsage = errors.New("usage")
 
 func main() {
 	_, _ = footprint.TrimExecutable()
+	footprint.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(runMain(ctx, os.Args[1:], os.Stdout, os.Stderr))

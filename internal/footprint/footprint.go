@@ -17,6 +17,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -87,7 +88,7 @@ func cleanReadOnlyMappings(sc *bufio.Scanner, exe string) ([][2]uintptr, error) 
 			cur, inExe = [2]uintptr{lo, hi}, true
 			continue
 		}
-		if strings.Contains(strings.Fields(line+" x")[0], "-") {
+		if strings.Contains(strings.Fields(line + " x")[0], "-") {
 			inExe = false // the header of another mapping
 			continue
 		}
@@ -122,4 +123,22 @@ func readOnlyMappingOf(line, exe string) (lo, hi uintptr, ok bool) {
 		return 0, 0, false
 	}
 	return uintptr(l), uintptr(h), true
+}
+
+// DefaultGCPercent is the garbage collector's target when GOGC is not set:
+// vigie's live heap is small and its allocation rate low, so collecting at
+// 50% growth instead of Go's 100% costs little CPU and keeps several MiB
+// less resident.
+const DefaultGCPercent = 50
+
+// TuneGC sets DefaultGCPercent unless the GOGC environment variable chose
+// a value, and returns the percent in force.
+func TuneGC() int {
+	if v, ok := os.LookupEnv("GOGC"); ok && v != "" {
+		old := debug.SetGCPercent(100)
+		debug.SetGCPercent(old)
+		return old
+	}
+	debug.SetGCPercent(DefaultGCPercent)
+	return DefaultGCPercent
 }

@@ -3,6 +3,7 @@ package footprint
 import (
 	"bufio"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -90,4 +91,17 @@ func TestTrimExecutable(t *testing.T) {
 	if err != nil || v != 1 {
 		t.Fatalf("PR_GET_THP_DISABLE = %d, %v; want 1", v, err)
 	}
+}
+
+func TestTuneGC(t *testing.T) {
+	t.Setenv("GOGC", "")
+	if got := TuneGC(); got != DefaultGCPercent {
+		t.Fatalf("TuneGC() = %d without GOGC, want %d", got, DefaultGCPercent)
+	}
+	t.Setenv("GOGC", "200")
+	debug.SetGCPercent(200) // what the runtime read from GOGC at start
+	if got := TuneGC(); got != 200 {
+		t.Fatalf("TuneGC() = %d with GOGC=200, want 200", got)
+	}
+	debug.SetGCPercent(100)
 }
