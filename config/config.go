@@ -292,10 +292,13 @@ type Validator interface {
 // "file:line:col: field.path: message". After decoding, out.Validate() runs
 // when out implements Validator and its FieldErrors get positions too.
 func Decode(file string, data []byte, out any) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+	// Bounded first: size, alias expansion and node count are checked before
+	// anything walks or decodes the expanded tree (see limits.go).
+	docp, err := ParseBounded(file, data)
+	if err != nil {
+		return err
 	}
+	doc := *docp
 	pos := Index(&doc)
 	if len(doc.Content) == 0 {
 		// An empty file is the defaults.

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"regexp"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigie-dev/vigie/config"
 )
 
 type rulefmtGroups = rulefmt.RuleGroups
@@ -25,6 +26,11 @@ var (
 // templates) with Prometheus's rulefmt, and returns every error it finds
 // as "file:line:col: message".
 func parseRuleFile(file string, content []byte, ignoreUnknownFields bool, scheme model.ValidationScheme, p parser.Parser) (*rulefmt.RuleGroups, []error) {
+	// The same bounds as the configuration (size, alias expansion, node
+	// count), checked before rulefmt decodes and walks the document.
+	if _, err := config.ParseBounded(file, content); err != nil && errors.As(err, new(*config.LimitError)) {
+		return nil, []error{err}
+	}
 	rgs, errs := rulefmt.Parse(content, ignoreUnknownFields, scheme, p, slog.New(slog.DiscardHandler))
 	if len(errs) == 0 {
 		return rgs, nil
@@ -139,7 +145,7 @@ func CheckFiles(files ...string) error {
 	p := parser.NewParser(parser.Options{})
 	var errs []error
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := config.ReadFile(f)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -154,7 +160,7 @@ func CheckFiles(files ...string) error {
 // CountRules returns how many rules a valid rule file holds (for a
 // "SUCCESS: N rules found" line).
 func CountRules(file string) (int, error) {
-	b, err := os.ReadFile(file)
+	b, err := config.ReadFile(file)
 	if err != nil {
 		return 0, err
 	}

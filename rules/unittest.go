@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -24,6 +23,8 @@ import (
 	promrules "github.com/prometheus/prometheus/rules"
 	promstorage "github.com/prometheus/prometheus/storage"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigie-dev/vigie/config"
 )
 
 // The rule unit-test format of `promtool test rules`
@@ -107,8 +108,11 @@ func RunTests(w io.Writer, files ...string) (ok bool, err error) {
 }
 
 func runTestFile(filename string) []error {
-	b, err := os.ReadFile(filename)
+	b, err := config.ReadFile(filename)
 	if err != nil {
+		return []error{err}
+	}
+	if _, err := config.ParseBounded(filename, b); errors.As(err, new(*config.LimitError)) {
 		return []error{err}
 	}
 	var utf unitTestFile

@@ -1,0 +1,47 @@
+package rules
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vigie-dev/vigie/config"
+)
+
+// A rule file gets the configuration's parsing limits: nine nested anchors
+// (9^9 nodes expanded) and an oversized file are refused, with their
+// position, before rulefmt decodes them.
+func TestRuleFileParsingLimits(t *testing.T) {
+	dir := t.TempDir()
+	var laughs strings.Builder
+	laughs.WriteString("groups:\n  - name: g\n    rules:\n      - record: r\n        expr: vector(1)\n        labels:\n          a0: &a0 [lol]\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&laughs, "          a%d: &a%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d,", i-1), 9), ","))
+	}
+	bomb := writeFile(t, dir, "bomb.yml", laughs.String())
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := CheckFiles(bomb)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.HasPrefix(err.Error(), bomb+":11:") || !strings.Contains(err.Error(), "alias expansion exceeds 10000 nodes (config limit)") {
+		t.Fatalf("error = %v", err)
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > 4<<20 {
+		t.Errorf("refusing allocated %d bytes, want under 4 MiB", d)
+	}
+
+	big := writeFile(t, dir, "big.yml", "# "+strings.Repeat("x", config.MaxFileBytes)+"\n")
+	if err := CheckFiles(big); err == nil || !strings.Contains(err.Error(), big+": file is larger than 4194304 bytes (config limit)") {
+		t.Fatalf("error = %v", err)
+	}
+	l := newLoader(nil)
+	if _, errs := l.Load(big, false, 0); len(errs) != 1 || !strings.Contains(errs[0].Error(), "(config limit)") {
+		t.Fatalf("Load errors = %v", errs)
+	}
+
+	ok := writeFile(t, dir, "anchors.yml", "groups:\n  - name: g\n    rules:\n      - record: a\n        expr: vector(1)\n        labels: &l {team: ops}\n      - record: b\n        expr: vector(2)\n        labels: *l\n")
+	if err := CheckFiles(ok); err != nil {
+		t.Fatalf("anchors refused: %v", err)
+	}
+}
