@@ -10,6 +10,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
 	"sort"
@@ -57,8 +58,10 @@ func (s Secret) String() string {
 	return redacted
 }
 
-// LogValue keeps secrets out of slog output.
-func (s Secret) LogValue() any { return s.String() }
+// LogValue implements slog.LogValuer: a secret logs as <secret> with every handler.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+var _ slog.LogValuer = Secret("")
 
 // MarshalYAML redacts the secret.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
