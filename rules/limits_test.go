@@ -45,3 +45,37 @@ func TestRuleFileParsingLimits(t *testing.T) {
 		t.Fatalf("anchors refused: %v", err)
 	}
 }
+
+// Input series are expanded without promqltest (which would link the
+// testing package into the server): a bad series names its line, a
+// duplicated series keeps its last values, a histogram compares as written.
+func TestUnitTestInputSeries(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "r.yml", "groups:\n  - name: g\n    rules:\n      - record: job:x:sum\n        expr: sum(x)\n")
+	test := func(series string) string {
+		return "rule_files: [r.yml]\ntests:\n  - interval: 1m\n    input_series:\n" + series + `    promql_expr_test:
+      - expr: job:x:sum
+        eval_time: 2m
+        exp_samples:
+          - labels: 'job:x:sum'
+            value: 7
+      - expr: h
+        eval_time: 1m
+        exp_samples:
+          - labels: 'h'
+            histogram: '{{count:2 sum:3 counter_reset_hint:not_reset buckets:[1 1]}}'
+`
+	}
+	hist := "      - series: h\n        values: '{{count:1 sum:1 buckets:[1]}} {{count:2 sum:3 buckets:[1 1]}}'\n"
+	ok := writeFile(t, dir, "ok.yml", test("      - series: 'x{a=\"1\"}'\n        values: '9 9 9'\n      - series: 'x{a=\"1\"}'\n        values: '1 2 3'\n      - series: 'x{a=\"2\"}'\n        values: '4 4 _'\n"+hist))
+	var out strings.Builder
+	if passed, err := RunTests(&out, ok); !passed || err != nil {
+		t.Fatalf("RunTests: %v\n%s", err, out.String())
+	}
+	bad := writeFile(t, dir, "bad.yml", test("      - series: 'x'\n        values: '1 2'\n      - series: 'x{'\n        values: '1'\n"))
+	out.Reset()
+	if passed, _ := RunTests(&out, bad); passed || !strings.Contains(out.String(), "3:4: parse error") {
+		t.Fatalf("bad series accepted or unlocated:\n%s", out.String())
+	}
+	t.Log(out.String())
+}
