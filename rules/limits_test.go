@@ -79,3 +79,67 @@ func TestUnitTestInputSeries(t *testing.T) {
 	}
 	t.Log(out.String())
 }
+
+// Every rule file error is placed at the node it is about, found from the
+// YAML tree and rulefmt's structured errors (group, rule index), not by
+// reading positions out of messages.
+func TestCheckFilesPositionsFromNodes(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		content string
+		want    []string
+	}{
+		{"groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        fore: 1m\n",
+			[]string{`:6:9: groups[0].rules[0].fore: unknown field "fore"`}},
+		{"groups: x\n", []string{`:1:9: groups: cannot use string x as a list`}},
+		{"groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        for: 5 minutes\n",
+			[]string{`:6:14: groups[0].rules[0].for: unknown unit " minutes" in duration "5 minutes"`}},
+		{"groups:\n  - name: g\n    labels: {__name__: x}\n    rules:\n      - alert: A\n        expr: up\n  - name: g\n    rules: []\n  - rules: []\n",
+			[]string{`:3:14: invalid label name: __name__`, `:7:5: groupname: "g" is repeated in the same file`, `:9:5: Groupname must not be empty`}},
+		{"groups:\n  - name: g\n    rules:\n      - alert: A\n        record: b\n        expr: up\n      - record: 'a{b}'\n        expr: up\n        labels: {__name__: x}\n      - alert: C\n        expr: up\n        labels: {ok: '{{ $labels.x'}\n      - alert: D\n",
+			[]string{
+				`:5:17: group "g", rule 1, "A": only one of 'record' and 'alert' must be set`,
+				`:7:17: group "g", rule 2, "a{b}": braces present in the recording rule name`,
+				`:9:18: group "g", rule 2, "a{b}": invalid label name: __name__`,
+				`:12:22: group "g", rule 3, "C": label "ok": template: __alert_C:1: unclosed action`,
+				`:13:16: group "g", rule 4, "D": field 'expr' must be set in rule`,
+			}},
+		// Through an alias, the error is where the aliased text is written.
+		{"groups:\n  - name: g\n    rules:\n      - record: r\n        expr: &e 'sum('\n      - record: s\n        expr: *e\n",
+			[]string{`:5:15: group "g", rule 1, "r": could not parse expression`, `:5:15: group "g", rule 2, "s": could not parse expression`}},
+	} {
+		f := writeFile(t, dir, "f.yml", tc.content)
+		err := CheckFiles(f)
+		if err == nil {
+			t.Errorf("%q: no error", tc.content)
+			continue
+		}
+		lines := strings.Split(err.Error(), "\n")
+		if len(lines) != len(tc.want) {
+			t.Errorf("%q: %d errors, want %d:\n%v", tc.content, len(lines), len(tc.want), err)
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.HasPrefix(lines[i], f+w) {
+				t.Errorf("error %q\nwant prefix %q", lines[i], f+w)
+			}
+		}
+	}
+}
+
+func TestUnitTestFileErrorsFromNodes(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, dir, "t.yml", "rule_files: []\ntests:\n  - interval: 1m\n    input_serie: []\n    alert_rule_test:\n      - eval_time: soon\n")
+	var out strings.Builder
+	if ok, _ := RunTests(&out, f); ok {
+		t.Fatal("bad unit-test file passed")
+	}
+	for _, w := range []string{
+		f + `:4:5: tests[0].input_serie: unknown field "input_serie"`,
+		f + `:6:20: tests[0].alert_rule_test[0].eval_time: not a valid duration string: "soon"`,
+	} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("report lacks %q:\n%s", w, out.String())
+		}
+	}
+}

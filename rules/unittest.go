@@ -3,7 +3,6 @@ package rules
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	promrules "github.com/prometheus/prometheus/rules"
 	promstorage "github.com/prometheus/prometheus/storage"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/vigie-dev/vigie/config"
 )
@@ -111,14 +109,16 @@ func runTestFile(filename string) []error {
 	if err != nil {
 		return []error{err}
 	}
-	if _, err := config.ParseBounded(filename, b); errors.As(err, new(*config.LimitError)) {
-		return []error{err}
+	doc, err := config.ParseBounded(filename, b)
+	if err != nil {
+		return []error{syntaxError(filename, err)}
 	}
 	var utf unitTestFile
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&utf); err != nil && !errors.Is(err, io.EOF) {
-		return locateErrors(filename, err)
+	if errs := config.CheckYAML(doc, &utf); len(errs) > 0 {
+		return fileErrors(filename, errs)
+	}
+	if err := doc.Decode(&utf); err != nil {
+		return []error{&FileError{File: filename, Msg: err.Error()}}
 	}
 	var ruleFiles []string
 	for _, rf := range utf.RuleFiles {
