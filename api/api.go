@@ -226,7 +226,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 		b, _ = json.Marshal(response{Status: "error", ErrorType: errorInternal, Error: "encode response: " + err.Error()})
 		code = http.StatusInternalServerError
 	}
+	// encoding/json escapes <, > and & (\u003c…), so input echoed in an
+	// error message cannot become markup; nosniff stops a browser from
+	// guessing another type.
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
 }
