@@ -156,7 +156,7 @@ func flatten(err error) []error {
 // Decode calls every such method on its node while it checks the document,
 // before decoding, so all of them are reported, each at its node.
 func NodeError(n *yaml.Node, msg string) error {
-	return &posError{line: n.Line, col: n.Column, msg: msg}
+	return &PosError{Line: n.Line, Column: n.Column, Msg: msg}
 }
 
 // Positions maps dotted field paths of a YAML document to their nodes.
@@ -307,15 +307,15 @@ func locate(file string, pos Positions, errs ...error) error {
 	seen := map[string]bool{}
 	for _, e := range flatten(errors.Join(errs...)) {
 		var m string
-		var pe *posError
+		var pe *PosError
 		var fe *FieldError
 		switch {
 		case errors.As(e, &pe):
-			m = fmt.Sprintf("%s:%d:%d: ", file, pe.line, pe.col)
-			if pe.path != "" {
-				m += pe.path + ": "
+			m = fmt.Sprintf("%s:%d:%d: ", file, pe.Line, pe.Column)
+			if pe.Path != "" {
+				m += pe.Path + ": "
 			}
-			m += pe.msg
+			m += pe.Msg
 		case errors.As(e, &fe):
 			m = atPath(file, pos, fe.Path, fe.Msg)
 		default:

@@ -3,8 +3,10 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigie-dev/vigie/config"
+	"go.yaml.in/yaml/v3"
 )
 
 type item struct {
@@ -74,5 +76,35 @@ func TestDecodeValues(t *testing.T) {
 	it := r.Items[0]
 	if r.Title != "t" || r.Extra != "e" || r.Pass.Value() != "s3" || it.Name != "from-env" || it.Count != 3 || it.Every.String() != "5m" || len(it.Tags) != 2 || !it.On || it.Ratio != 0.5 || r.Env["a"] != "b" {
 		t.Fatalf("decoded %+v", r)
+	}
+}
+
+type scalarStruct struct{ v string }
+
+func (s *scalarStruct) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return config.NodeError(n, "expected a word")
+	}
+	s.v = n.Value
+	return nil
+}
+
+// Struct types written as scalars (their own UnmarshalYAML, or text such
+// as time.Time) are checked by decoding them, not as mappings.
+func TestDecodeStructsWrittenAsScalars(t *testing.T) {
+	var v struct {
+		Word scalarStruct `yaml:"word"`
+		At   time.Time    `yaml:"at"`
+	}
+	if err := config.Decode("f.yml", []byte("word: hello\nat: 2026-01-02T03:04:05Z\n"), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Word.v != "hello" || v.At.Year() != 2026 {
+		t.Fatalf("decoded %+v", v)
+	}
+	err := config.Decode("f.yml", []byte("word: [a]\nat: yesterday\n"), &v)
+	want := "f.yml:1:7: word: expected a word\nf.yml:2:5: at: parsing time \"yesterday\""
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error %v, want %s", err, want)
 	}
 }

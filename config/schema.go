@@ -1,33 +1,46 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// posError is a problem at a node of the document: its position comes from
-// the yaml.Node, never from parsing a library's message.
-type posError struct {
-	line, col int
-	path, msg string
+// PosError is a problem at a node of a document: its position comes from
+// the yaml.Node, never from parsing a library's message. Path is the dotted
+// field path ("items[0].every"), empty when unknown.
+type PosError struct {
+	Line, Column int
+	Path, Msg    string
 }
 
-func (e *posError) Error() string {
-	if e.path == "" {
-		return fmt.Sprintf("line %d:%d: %s", e.line, e.col, e.msg)
+func (e *PosError) Error() string {
+	if e.Path == "" {
+		return fmt.Sprintf("line %d:%d: %s", e.Line, e.Column, e.Msg)
 	}
-	return fmt.Sprintf("line %d:%d: %s: %s", e.line, e.col, e.path, e.msg)
+	return fmt.Sprintf("line %d:%d: %s: %s", e.Line, e.Column, e.Path, e.Msg)
 }
 
 func errAt(n *yaml.Node, path, format string, args ...any) error {
-	return &posError{line: n.Line, col: n.Column, path: path, msg: fmt.Sprintf(format, args...)}
+	return &PosError{Line: n.Line, Column: n.Column, Path: path, Msg: fmt.Sprintf(format, args...)}
 }
 
-var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+// CheckYAML checks doc against the type of out (a pointer) as Decode does
+// before decoding, and returns every problem as a *PosError.
+func CheckYAML(doc *yaml.Node, out any) []error {
+	return checkSchema(doc, reflect.TypeOf(out), "")
+}
+
+var (
+	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	timeType            = reflect.TypeFor[time.Time]()
+)
 
 // checkSchema walks a document against the Go type it will be decoded into
 // and returns every unknown key, duplicated key and value of the wrong kind,
@@ -57,10 +70,16 @@ func checkSchema(n *yaml.Node, t reflect.Type, path string) []error {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return []error{mismatch(n, t, path)}
+		if n.Kind == yaml.MappingNode {
+			return checkStruct(n, t, path)
 		}
-		return checkStruct(n, t, path)
+		switch {
+		case reflect.PointerTo(t).Implements(unmarshalerType):
+			return checkUnmarshaler(n, t, path) // it may accept a scalar or a list
+		case n.Kind == yaml.ScalarNode && (reflect.PointerTo(t).Implements(textUnmarshalerType) || t == timeType):
+			return checkScalar(n, t, path) // time.Time and other structs written as text
+		}
+		return []error{mismatch(n, t, path)}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			return []error{mismatch(n, t, path)}
@@ -105,11 +124,11 @@ func checkUnmarshaler(n *yaml.Node, t reflect.Type, path string) []error {
 	if err == nil {
 		return nil
 	}
-	var pe *posError
+	var pe *PosError
 	if errors.As(err, &pe) {
 		located := *pe
-		if located.path == "" {
-			located.path = path
+		if located.Path == "" {
+			located.Path = path
 		}
 		return []error{&located}
 	}
