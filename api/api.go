@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -112,8 +113,8 @@ type Options struct {
 
 // API is the Prometheus HTTP API.
 type API struct {
-	o     Options
-	slots chan struct{} // one per query evaluating
+	o      Options
+	limits atomic.Pointer[queryLimits] // swapped whole by ApplyConfig
 }
 
 // New returns the API.
@@ -142,7 +143,12 @@ func New(o Options) *API {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{o: o, slots: make(chan struct{}, o.MaxConcurrentQueries)}
+	a := &API{o: o}
+	a.limits.Store(&queryLimits{
+		timeout: o.QueryTimeout, maxLength: o.MaxQueryLength, maxDepth: o.MaxQueryDepth, maxOperators: o.MaxQueryOperators,
+		slots: make(chan struct{}, o.MaxConcurrentQueries),
+	})
+	return a
 }
 
 type apiFunc func(r *http.Request) (any, annotations.Annotations, *apiError)
@@ -290,7 +296,7 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 func (a *API) queryContext(r *http.Request) (context.Context, context.CancelFunc, *apiError) {
-	timeout := a.o.QueryTimeout
+	timeout := a.limits.Load().timeout
 	if v := r.Form.Get("timeout"); v != "" {
 		d, err := parseDuration(v)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Query limits. PromQL's parser (Prometheus v0.315) has no depth or size
@@ -26,15 +27,16 @@ const (
 // checkQuery refuses a query longer, deeper or with more operators than the
 // limits, before the parser sees it, naming the limit.
 func (a *API) checkQuery(param, qs string) *apiError {
-	if len(qs) > a.o.MaxQueryLength {
-		return badData("invalid parameter %q: query is %d bytes, longer than the limit of %d bytes (api.max_query_length)", param, len(qs), a.o.MaxQueryLength)
+	l := a.limits.Load()
+	if len(qs) > l.maxLength {
+		return badData("invalid parameter %q: query is %d bytes, longer than the limit of %d bytes (api.max_query_length)", param, len(qs), l.maxLength)
 	}
-	depth, ops := scanQuery(qs, a.o.MaxQueryDepth, a.o.MaxQueryOperators)
-	if depth > a.o.MaxQueryDepth {
-		return badData("invalid parameter %q: query nests parentheses, brackets or braces deeper than the limit of %d (api.max_query_depth)", param, a.o.MaxQueryDepth)
+	depth, ops := scanQuery(qs, l.maxDepth, l.maxOperators)
+	if depth > l.maxDepth {
+		return badData("invalid parameter %q: query nests parentheses, brackets or braces deeper than the limit of %d (api.max_query_depth)", param, l.maxDepth)
 	}
-	if ops > a.o.MaxQueryOperators {
-		return badData("invalid parameter %q: query has more than the limit of %d binary operators (api.max_query_operators)", param, a.o.MaxQueryOperators)
+	if ops > l.maxOperators {
+		return badData("invalid parameter %q: query has more than the limit of %d binary operators (api.max_query_operators)", param, l.maxOperators)
 	}
 	return nil
 }
@@ -94,10 +96,32 @@ func scanQuery(qs string, maxDepth, maxOps int) (deepest, ops int) {
 // acquire waits for an evaluation slot until ctx ends. The caller releases
 // the slot with the function it returns.
 func (a *API) acquire(ctx context.Context) (func(), *apiError) {
+	slots := a.limits.Load().slots // a reload's new slots do not count queries already running
 	select {
-	case a.slots <- struct{}{}:
-		return func() { <-a.slots }, nil
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
 	case <-ctx.Done():
-		return nil, queryError(fmt.Errorf("waiting for one of %d query slots (api.max_concurrent_queries): %w", cap(a.slots), ctx.Err()))
+		return nil, queryError(fmt.Errorf("waiting for one of %d query slots (api.max_concurrent_queries): %w", cap(slots), ctx.Err()))
 	}
+}
+
+// queryLimits are the query limits in force.
+type queryLimits struct {
+	timeout                           time.Duration
+	maxLength, maxDepth, maxOperators int
+	slots                             chan struct{} // one per query evaluating
+}
+
+// ApplyConfig puts c's limits in force for the queries that start after it
+// (on a configuration reload); c must have passed Validate.
+func (a *API) ApplyConfig(c Config) {
+	old := a.limits.Load()
+	slots := old.slots
+	if cap(slots) != c.MaxConcurrentQueries {
+		slots = make(chan struct{}, c.MaxConcurrentQueries)
+	}
+	a.limits.Store(&queryLimits{
+		timeout: c.QueryTimeout.D(), maxLength: c.MaxQueryLength, maxDepth: c.MaxQueryDepth, maxOperators: c.MaxQueryOperators,
+		slots: slots,
+	})
 }

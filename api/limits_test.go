@@ -82,17 +82,33 @@ func TestConcurrentQueryLimit(t *testing.T) {
 	mux := http.NewServeMux()
 	a.Register(mux)
 	// Hold the only slot, as a long query would.
-	a.slots <- struct{}{}
+	slots := a.limits.Load().slots
+	slots <- struct{}{}
 	code, e := call(t, mux, "/api/v1/query", url.Values{"query": {"1"}, "timeout": {"0.05"}})
 	if code != http.StatusServiceUnavailable || e.ErrorType != "timeout" || !strings.Contains(e.Error, "waiting for one of 1 query slots (api.max_concurrent_queries)") {
 		t.Fatalf("busy: %d %+v", code, e)
 	}
-	<-a.slots
+	<-slots
 	if code, e := call(t, mux, "/api/v1/query", url.Values{"query": {"1"}}); code != 200 {
 		t.Fatalf("free: %d %+v", code, e)
 	}
-	if len(a.slots) != 0 {
-		t.Fatalf("slot not released: %d held", len(a.slots))
+	if len(slots) != 0 {
+		t.Fatalf("slot not released: %d held", len(slots))
+	}
+
+	// A reload changes the limits for the next queries.
+	c := DefaultConfig()
+	c.MaxQueryDepth = 2
+	c.MaxConcurrentQueries = 3
+	a.ApplyConfig(c)
+	if code, e := call(t, mux, "/api/v1/query", url.Values{"query": {"((1))"}}); code != 200 {
+		t.Fatalf("depth 2 after reload: %d %+v", code, e)
+	}
+	if code, e := call(t, mux, "/api/v1/query", url.Values{"query": {"(((1)))"}}); code != 400 || !strings.Contains(e.Error, "limit of 2 (api.max_query_depth)") {
+		t.Fatalf("depth 3 after reload: %d %+v", code, e)
+	}
+	if got := cap(a.limits.Load().slots); got != 3 {
+		t.Fatalf("slots after reload = %d, want 3", got)
 	}
 }
 
