@@ -264,7 +264,7 @@ func (s *Scaler) apply(ctx context.Context, sc ServiceConfig, out *ServiceStatus
 	if !sc.Apply.Enabled || !out.Known || out.Kind != "swarm" || out.Desired == out.Current {
 		return
 	}
-	if s.actuator == nil {
+	if s.actuator == nil && !sc.Apply.DryRun {
 		out.Apply.Note = "apply mode needs the Docker engine: no actuator"
 		return
 	}
