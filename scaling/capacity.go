@@ -90,12 +90,12 @@ func capacity(ctx context.Context, q QueryFunc, cfg Config, services []ServiceSt
 	c.MissingMemoryBytes = max(0, c.NeededMemoryBytes-c.FreeMemoryBytes)
 	if c.MissingCPUCores > 0 || c.MissingMemoryBytes > 0 {
 		c.Reason = fmt.Sprintf("recommended replicas do not fit: they need %s CPU and %s memory, the hosts have %s CPU and %s free; missing %s CPU and %s: time for a bigger host or another node",
-			num(c.NeededCPUCores), bytes(c.NeededMemoryBytes), num(c.FreeCPUCores), bytes(c.FreeMemoryBytes), num(c.MissingCPUCores), bytes(c.MissingMemoryBytes))
+			num(c.NeededCPUCores), byteSize(c.NeededMemoryBytes), num(c.FreeCPUCores), byteSize(c.FreeMemoryBytes), num(c.MissingCPUCores), byteSize(c.MissingMemoryBytes))
 	}
 	return c
 }
 
-func bytes(b float64) string {
+func byteSize(b float64) string {
 	const unit = 1024
 	if b < unit {
 		return fmt.Sprintf("%.0f B", b)
