@@ -118,13 +118,14 @@ type RightSizing struct {
 }
 
 // rightSizingQueries: a quantile of each container's usage over the
-// window, the highest container of each service, plus headroom.
+// window (CPU: of its step-long averages), the highest container of each
+// service, plus headroom.
 func rightSizingQueries(cfg Config) (cpu, mem string) {
 	rs := cfg.RightSizing
 	by := `swarm_service, compose_project, compose_service`
 	f := 1 + rs.HeadroomPercent/100
 	cpu = fmt.Sprintf(`max by (%s) (quantile_over_time(%g, rate(container_cpu_usage_seconds_total[%s])[%s:%s])) * %g`,
-		by, rs.Quantile, shortDur(cfg.RateWindow.D()), shortDur(rs.Window.D()), shortDur(cfg.RateWindow.D()), f)
+		by, rs.Quantile, shortDur(rs.Step.D()), shortDur(rs.Window.D()), shortDur(rs.Step.D()), f)
 	mem = fmt.Sprintf(`max by (%s) (quantile_over_time(%g, container_memory_working_set_bytes[%s])) * %g`,
 		by, rs.Quantile, shortDur(rs.Window.D()), f)
 	return cpu, mem

@@ -31,6 +31,9 @@ type RightSizingConfig struct {
 	Window config.Duration `yaml:"window"`
 	// Quantile of usage over the window (0.95).
 	Quantile float64 `yaml:"quantile"`
+	// Step is the resolution of CPU history: the quantile is taken over
+	// rate() averages of this length (5m).
+	Step config.Duration `yaml:"step"`
 	// HeadroomPercent is added on top of the quantile (20).
 	HeadroomPercent float64 `yaml:"headroom_percent"`
 	// Interval is how often the (costly) history queries run again (1h).
@@ -83,6 +86,7 @@ func DefaultConfig() Config {
 		RightSizing: RightSizingConfig{
 			Window:          config.Duration(7 * 24 * time.Hour),
 			Quantile:        0.95,
+			Step:            config.Duration(5 * time.Minute),
 			HeadroomPercent: 20,
 			Interval:        config.Duration(time.Hour),
 		},
@@ -117,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if rs.Quantile <= 0 || rs.Quantile > 1 {
 		errs = append(errs, config.Errorf("right_sizing.quantile", "must be in (0, 1]"))
+	}
+	if rs.Step <= 0 || rs.Step > rs.Window {
+		errs = append(errs, config.Errorf("right_sizing.step", "must be positive and at most the window"))
 	}
 	if rs.HeadroomPercent < 0 {
 		errs = append(errs, config.Errorf("right_sizing.headroom_percent", "must not be negative"))

@@ -140,7 +140,7 @@ func (s *Scaler) ApplyConfig(cfg Config) error {
 			keep[sc.Service] = st
 		}
 	}
-	if cfg.RightSizing != s.cfg.RightSizing || cfg.RateWindow != s.cfg.RateWindow {
+	if cfg.RightSizing != s.cfg.RightSizing {
 		s.sized = time.Time{}
 	}
 	s.cfg, s.state = cfg, keep
