@@ -36,6 +36,10 @@ type Scaler struct {
 	now      func() time.Time
 	metrics  *metrics
 
+	signal  chan struct{}
+	sigMu   sync.Mutex
+	pending time.Time // the newest collection not evaluated yet
+
 	evalMu sync.Mutex // one evaluation at a time
 	mu     sync.RWMutex
 	cfg    Config
@@ -114,6 +118,7 @@ func New(o Options) (*Scaler, error) {
 	s := &Scaler{
 		logger: o.Logger.With("component", "scaling"), query: o.Query, actuator: o.Actuator, audit: a, now: o.Now,
 		cfg: o.Config, state: map[string]*serviceState{}, sizing: map[string]RightSizing{},
+		signal: make(chan struct{}, 1),
 	}
 	s.metrics = newMetrics(s)
 	if o.Registerer != nil {
@@ -145,6 +150,39 @@ func (s *Scaler) ApplyConfig(cfg Config) error {
 	}
 	s.cfg, s.state = cfg, keep
 	return nil
+}
+
+// Collected tells the Scaler that a collection was committed at ts; Run
+// evaluates it. It never blocks: hook it to the collection loop's commits.
+func (s *Scaler) Collected(ts time.Time) {
+	s.sigMu.Lock()
+	if ts.After(s.pending) {
+		s.pending = ts
+	}
+	s.sigMu.Unlock()
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+}
+
+// Run evaluates after each Collected until ctx ends; collections that
+// arrive during an evaluation are folded into the next one.
+func (s *Scaler) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.signal:
+		}
+		s.sigMu.Lock()
+		ts := s.pending
+		s.pending = time.Time{}
+		s.sigMu.Unlock()
+		if !ts.IsZero() {
+			_ = s.Evaluate(ctx, ts) // logged and counted by Evaluate
+		}
+	}
 }
 
 // Last returns the last evaluation.

@@ -232,3 +232,27 @@ func get(t *testing.T, h http.Handler, url string, out any) {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 }
+
+func TestRunEvaluatesAfterCollected(t *testing.T) {
+	s, err := New(Options{Config: testConfig(), Query: testQuery(t, hostSeries)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	ts := time.Unix(0, 0).Add(10 * time.Minute)
+	s.Collected(ts.Add(-15 * time.Second))
+	s.Collected(ts)
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.Last().Time.Equal(ts) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no evaluation at %v; last at %v", ts, s.Last().Time)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := s.Last().Services[0]; got.Desired != 3 {
+		t.Errorf("after Run: %+v", got.Recommendation)
+	}
+}
