@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
 
@@ -51,4 +52,67 @@ func (a *SwarmActuator) Scale(ctx context.Context, service string, replicas int)
 		return fmt.Errorf("update service %s to %d replicas: %w", service, replicas, err)
 	}
 	return nil
+}
+
+// Inventory reports what the Swarm's nodes offer and what its services
+// reserve: the scheduler places a task only where its reservation fits.
+type Inventory interface {
+	Resources(ctx context.Context) (Resources, error)
+}
+
+// Resources are the schedulable resources of the active, ready nodes and
+// the reservations of the services' tasks.
+type Resources struct {
+	Nodes               int     `json:"nodes"`
+	CPUCores            float64 `json:"cpu_cores"`
+	MemoryBytes         float64 `json:"memory_bytes"`
+	ReservedCPUCores    float64 `json:"reserved_cpu_cores"`
+	ReservedMemoryBytes float64 `json:"reserved_memory_bytes"`
+	// Services holds each Swarm service's reservation per replica, by name.
+	Services map[string]Reservation `json:"-"`
+}
+
+// Reservation is one replica's reservation.
+type Reservation struct {
+	CPUCores    float64
+	MemoryBytes float64
+}
+
+var _ Inventory = (*SwarmActuator)(nil)
+
+// Resources lists the nodes and the services (`docker node ls`, `docker
+// service ls`) and adds up their resources and reservations.
+func (a *SwarmActuator) Resources(ctx context.Context) (Resources, error) {
+	nodes, err := a.cli.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return Resources{}, fmt.Errorf("list swarm nodes: %w", err)
+	}
+	r := Resources{Services: map[string]Reservation{}}
+	for _, n := range nodes.Items {
+		if n.Status.State != swarm.NodeStateReady || n.Spec.Availability != swarm.NodeAvailabilityActive {
+			continue
+		}
+		r.Nodes++
+		r.CPUCores += float64(n.Description.Resources.NanoCPUs) / 1e9
+		r.MemoryBytes += float64(n.Description.Resources.MemoryBytes)
+	}
+	svcs, err := a.cli.ServiceList(ctx, client.ServiceListOptions{Status: true})
+	if err != nil {
+		return Resources{}, fmt.Errorf("list swarm services: %w", err)
+	}
+	for _, s := range svcs.Items {
+		res := s.Spec.TaskTemplate.Resources
+		if res == nil || res.Reservations == nil {
+			continue
+		}
+		per := Reservation{CPUCores: float64(res.Reservations.NanoCPUs) / 1e9, MemoryBytes: float64(res.Reservations.MemoryBytes)}
+		r.Services[s.Spec.Name] = per
+		tasks := 0.0
+		if s.ServiceStatus != nil {
+			tasks = float64(s.ServiceStatus.DesiredTasks)
+		}
+		r.ReservedCPUCores += per.CPUCores * tasks
+		r.ReservedMemoryBytes += per.MemoryBytes * tasks
+	}
+	return r, nil
 }

@@ -7,9 +7,10 @@ import (
 )
 
 // Capacity compares what the recommended extra replicas need with what the
-// hosts have free.
+// hosts have free: idle CPU and available memory (from the node
+// collector) and, on a Swarm, what the nodes' reservations leave.
 type Capacity struct {
-	// Known is false when the node collector's series are absent.
+	// Known is false when neither the node collector's series nor the Swarm inventory is available.
 	Known              bool    `json:"known"`
 	CPUCores           float64 `json:"cpu_cores"`
 	FreeCPUCores       float64 `json:"free_cpu_cores"`
@@ -19,7 +20,20 @@ type Capacity struct {
 	FreeMemoryBytes    float64 `json:"free_memory_bytes"`
 	NeededMemoryBytes  float64 `json:"needed_memory_bytes"`
 	MissingMemoryBytes float64 `json:"missing_memory_bytes"`
-	Reason             string  `json:"reason,omitempty"`
+	// Reservations is the Swarm scheduler's view, when an Inventory is given.
+	Reservations *ReservationCapacity `json:"reservations,omitempty"`
+	Reason       string               `json:"reason,omitempty"`
+}
+
+// ReservationCapacity compares the extra replicas' reservations with what
+// the nodes have not reserved yet.
+type ReservationCapacity struct {
+	Resources
+	NeededCPUCores     float64 `json:"needed_cpu_cores"`
+	MissingCPUCores    float64 `json:"missing_cpu_cores"`
+	NeededMemoryBytes  float64 `json:"needed_memory_bytes"`
+	MissingMemoryBytes float64 `json:"missing_memory_bytes"`
+	Error              string  `json:"error,omitempty"`
 }
 
 // The node collector's series (node_exporter's names), summed over hosts.
@@ -67,32 +81,79 @@ func limits(svc *service) (cpu, mem float64) {
 }
 
 // capacity sums what the services' added replicas need and compares it
-// with the idle CPU and available memory of the hosts.
-func capacity(ctx context.Context, q QueryFunc, cfg Config, services []ServiceStatus, now time.Time) Capacity {
+// with the idle CPU and available memory of the hosts, and with the
+// Swarm's unreserved resources when inv is set.
+func capacity(ctx context.Context, q QueryFunc, cfg Config, services []ServiceStatus, inv Inventory, now time.Time) Capacity {
 	var c Capacity
 	for _, s := range services {
 		c.NeededCPUCores += s.NeedCPUCores
 		c.NeededMemoryBytes += s.NeedMemoryBytes
 	}
+	if vals, ok := hostFigures(ctx, q, cfg, now); ok {
+		c.Known = true
+		c.CPUCores, c.FreeCPUCores = vals["cores"], vals["idle"]
+		c.MemoryBytes, c.FreeMemoryBytes = vals["mem"], vals["mem_avail"]
+		c.MissingCPUCores = max(0, c.NeededCPUCores-c.FreeCPUCores)
+		c.MissingMemoryBytes = max(0, c.NeededMemoryBytes-c.FreeMemoryBytes)
+		if c.MissingCPUCores > 0 || c.MissingMemoryBytes > 0 {
+			c.Reason = fmt.Sprintf("recommended replicas do not fit: they need %s CPU and %s memory, the hosts have %s CPU and %s free; missing %s CPU and %s: time for a bigger host or another node",
+				num(c.NeededCPUCores), byteSize(c.NeededMemoryBytes), num(c.FreeCPUCores), byteSize(c.FreeMemoryBytes), num(c.MissingCPUCores), byteSize(c.MissingMemoryBytes))
+		}
+	}
+	if inv != nil {
+		r := reservations(ctx, inv, services)
+		c.Reservations = &r
+		if r.Error == "" {
+			c.Known = true
+			c.MissingCPUCores = max(c.MissingCPUCores, r.MissingCPUCores)
+			c.MissingMemoryBytes = max(c.MissingMemoryBytes, r.MissingMemoryBytes)
+			if r.MissingCPUCores > 0 || r.MissingMemoryBytes > 0 {
+				if c.Reason != "" {
+					c.Reason += "; "
+				}
+				c.Reason += fmt.Sprintf("the Swarm cannot place them: their reservations need %s CPU and %s memory, the %d node(s) have %s CPU and %s unreserved; missing %s CPU and %s",
+					num(r.NeededCPUCores), byteSize(r.NeededMemoryBytes), r.Nodes, num(r.CPUCores-r.ReservedCPUCores), byteSize(r.MemoryBytes-r.ReservedMemoryBytes), num(r.MissingCPUCores), byteSize(r.MissingMemoryBytes))
+			}
+		}
+	}
+	if !c.Known {
+		c.Reason = "capacity unknown: the node collector's series (node_cpu_seconds_total, node_memory_MemAvailable_bytes) are missing"
+	}
+	return c
+}
+
+func hostFigures(ctx context.Context, q QueryFunc, cfg Config, now time.Time) (map[string]float64, bool) {
 	vals := map[string]float64{}
 	for name, expr := range capacityQueries(cfg.RateWindow.D()) {
 		v, err := q(ctx, expr, now)
 		if err != nil || len(v) == 0 {
-			c.Reason = "host capacity unknown: the node collector's series (node_cpu_seconds_total, node_memory_MemAvailable_bytes) are missing"
-			return c
+			return nil, false
 		}
 		vals[name] = v[0].F
 	}
-	c.Known = true
-	c.CPUCores, c.FreeCPUCores = vals["cores"], vals["idle"]
-	c.MemoryBytes, c.FreeMemoryBytes = vals["mem"], vals["mem_avail"]
-	c.MissingCPUCores = max(0, c.NeededCPUCores-c.FreeCPUCores)
-	c.MissingMemoryBytes = max(0, c.NeededMemoryBytes-c.FreeMemoryBytes)
-	if c.MissingCPUCores > 0 || c.MissingMemoryBytes > 0 {
-		c.Reason = fmt.Sprintf("recommended replicas do not fit: they need %s CPU and %s memory, the hosts have %s CPU and %s free; missing %s CPU and %s: time for a bigger host or another node",
-			num(c.NeededCPUCores), byteSize(c.NeededMemoryBytes), num(c.FreeCPUCores), byteSize(c.FreeMemoryBytes), num(c.MissingCPUCores), byteSize(c.MissingMemoryBytes))
+	return vals, true
+}
+
+// reservations is what the Swarm services' extra replicas reserve against
+// what the nodes have left.
+func reservations(ctx context.Context, inv Inventory, services []ServiceStatus) ReservationCapacity {
+	res, err := inv.Resources(ctx)
+	if err != nil {
+		return ReservationCapacity{Error: err.Error()}
 	}
-	return c
+	r := ReservationCapacity{Resources: res}
+	for _, s := range services {
+		per, ok := res.Services[s.Name]
+		if s.Kind != "swarm" || !ok || s.Desired <= s.Current {
+			continue
+		}
+		n := float64(s.Desired - s.Current)
+		r.NeededCPUCores += per.CPUCores * n
+		r.NeededMemoryBytes += per.MemoryBytes * n
+	}
+	r.MissingCPUCores = max(0, r.NeededCPUCores-(res.CPUCores-res.ReservedCPUCores))
+	r.MissingMemoryBytes = max(0, r.NeededMemoryBytes-(res.MemoryBytes-res.ReservedMemoryBytes))
+	return r
 }
 
 func byteSize(b float64) string {

@@ -23,6 +23,9 @@ type Options struct {
 	StateDB *storage.State
 	// Actuator scales Swarm services in apply mode; nil disables apply mode.
 	Actuator Actuator
+	// Inventory, when set, adds the Swarm's reservations to the capacity
+	// check (a *SwarmActuator is one).
+	Inventory Inventory
 	// Now is the clock (time.Now by default).
 	Now func() time.Time
 }
@@ -32,6 +35,7 @@ type Scaler struct {
 	logger   *slog.Logger
 	query    QueryFunc
 	actuator Actuator
+	inv      Inventory
 	audit    *audit
 	now      func() time.Time
 	metrics  *metrics
@@ -116,7 +120,7 @@ func New(o Options) (*Scaler, error) {
 		return nil, err
 	}
 	s := &Scaler{
-		logger: o.Logger.With("component", "scaling"), query: o.Query, actuator: o.Actuator, audit: a, now: o.Now,
+		logger: o.Logger.With("component", "scaling"), query: o.Query, actuator: o.Actuator, inv: o.Inventory, audit: a, now: o.Now,
 		cfg: o.Config, state: map[string]*serviceState{}, sizing: map[string]RightSizing{},
 		signal: make(chan struct{}, 1),
 	}
@@ -213,7 +217,7 @@ func (s *Scaler) Evaluate(ctx context.Context, now time.Time) error {
 	for _, sc := range cfg.Services {
 		res.Services = append(res.Services, s.evaluateService(ctx, sc, snap, now))
 	}
-	res.Capacity = capacity(ctx, s.query, cfg, res.Services, now)
+	res.Capacity = capacity(ctx, s.query, cfg, res.Services, s.inv, now)
 	if res.Capacity.MissingCPUCores > 0 || res.Capacity.MissingMemoryBytes > 0 {
 		for i := range res.Services {
 			if st := &res.Services[i]; st.Desired > st.Current {

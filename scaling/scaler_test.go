@@ -256,3 +256,28 @@ func TestRunEvaluatesAfterCollected(t *testing.T) {
 		t.Errorf("after Run: %+v", got.Recommendation)
 	}
 }
+
+// fixedInventory is a Swarm whose resources are given.
+type fixedInventory Resources
+
+func (f fixedInventory) Resources(context.Context) (Resources, error) { return Resources(f), nil }
+
+func TestCapacityWithSwarmReservations(t *testing.T) {
+	inv := fixedInventory{Nodes: 1, CPUCores: 1, MemoryBytes: 4000, ReservedCPUCores: 0.9, ReservedMemoryBytes: 3000,
+		Services: map[string]Reservation{"shop_web": {CPUCores: 0.6, MemoryBytes: 600}}}
+	s, err := New(Options{Config: testConfig(), Query: testQuery(t, hostSeries), Inventory: inv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Evaluate(context.Background(), time.Unix(0, 0).Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	c := s.Last().Capacity
+	// shop_web's extra replica reserves 0.6 core where 0.1 is unreserved: 0.5 missing, more than the 0.4 by idle CPU.
+	if r := c.Reservations; r == nil || !near(r.NeededCPUCores, 0.6) || !near(r.MissingCPUCores, 0.5) || r.MissingMemoryBytes != 0 {
+		t.Fatalf("reservations: %+v", c.Reservations)
+	}
+	if !near(c.MissingCPUCores, 0.5) || !strings.Contains(c.Reason, "the Swarm cannot place them") || !strings.Contains(c.Reason, "missing 0.5 CPU") {
+		t.Errorf("capacity: %+v", c)
+	}
+}

@@ -163,7 +163,7 @@ func TestSwarmScalesUpAndDown(t *testing.T) {
 	busy := testimage.Name("busy")
 	free := testimage.Name("nolimit")
 	burnUntil := time.Now().Add(40 * time.Second)
-	createService(t, image, busy, burnUntil, "--limit-cpu", "0.1")
+	createService(t, image, busy, burnUntil, "--limit-cpu", "0.1", "--reserve-cpu", "0.01", "--reserve-memory", "4m")
 	createService(t, image, free, burnUntil, "--limit-cpu", "0", "--reserve-cpu", "0")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -188,7 +188,7 @@ func TestSwarmScalesUpAndDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = act.Close() })
-	s, err := New(Options{Config: cfg, Query: query, StateDB: openState(t), Actuator: act})
+	s, err := New(Options{Config: cfg, Query: query, StateDB: openState(t), Actuator: act, Inventory: act})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +214,9 @@ func TestSwarmScalesUpAndDown(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
+	if r := seen[len(seen)-1].Capacity.Reservations; r == nil || r.Error != "" || r.Nodes < 1 || r.CPUCores <= 0 || r.Services[busy] != (Reservation{CPUCores: 0.01, MemoryBytes: 4 << 20}) {
+		t.Errorf("swarm inventory: %+v", r)
+	}
 	var upReason, stabilised, noLimit bool
 	running, raised := -1, -1 // first evaluations with the busy replica running, with a higher recommendation
 	for i, r := range seen {
