@@ -139,6 +139,7 @@ const (
 	LimitInvalidMetric = "invalid_metric"
 	LimitScaledToZero  = "scaled_to_zero"
 	LimitUnknownSvc    = "unknown_service"
+	LimitNotReplicated = "not_replicated"
 	LimitCapacity      = "capacity"
 )
 

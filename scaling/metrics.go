@@ -10,7 +10,7 @@ var (
 	desiredDesc   = prometheus.NewDesc("vigie_scaling_desired_replicas", "Replicas the HPA algorithm recommends for the service.", []string{"service", "stack"}, nil)
 	currentDesc   = prometheus.NewDesc("vigie_scaling_current_replicas", "Replicas the service is set to run.", []string{"service", "stack"}, nil)
 	proposedDesc  = prometheus.NewDesc("vigie_scaling_proposed_replicas", "Replicas the metrics propose before stabilisation, policies and bounds.", []string{"service", "stack"}, nil)
-	limitedDesc   = prometheus.NewDesc("vigie_scaling_limited", "1 when the recommendation was limited or withheld for the reason (max_replicas, min_replicas, scale_up_policy, scale_down_policy, stabilisation, invalid_metric, unknown_service, scaled_to_zero, capacity).", []string{"service", "stack", "reason"}, nil)
+	limitedDesc   = prometheus.NewDesc("vigie_scaling_limited", "1 when the recommendation was limited or withheld for the reason (max_replicas, min_replicas, scale_up_policy, scale_down_policy, stabilisation, invalid_metric, unknown_service, not_replicated, scaled_to_zero, capacity).", []string{"service", "stack", "reason"}, nil)
 	metricValDesc = prometheus.NewDesc("vigie_scaling_metric_value", "The service's current value of a scaling metric: utilisation in percent of the limit, or the average per replica.", []string{"service", "stack", "metric"}, nil)
 	metricTgtDesc = prometheus.NewDesc("vigie_scaling_metric_target", "The target of a scaling metric, in the unit of vigie_scaling_metric_value.", []string{"service", "stack", "metric"}, nil)
 	missCPUDesc   = prometheus.NewDesc("vigie_scaling_capacity_missing_cpu_cores", "CPU cores the recommended extra replicas need beyond what the hosts have idle.", nil, nil)

@@ -42,6 +42,7 @@ type replica struct {
 // service is what the TSDB says about one service.
 type service struct {
 	stack    string
+	mode     string  // replicated, global, replicated-job, global-job, compose
 	desired  float64 // the spec's replicas (vigie_service_replicas_desired)
 	known    bool
 	replicas []*replica
@@ -54,7 +55,7 @@ type snapshot struct {
 
 // The queries, over the container collector's series (collector/container).
 const (
-	qReplicas = `vigie_service_replicas_desired{mode=~"replicated|compose"}`
+	qReplicas = `vigie_service_replicas_desired`
 	qRunning  = `vigie_container_state{state="running"} == 1`
 	qUnready  = `vigie_container_health_status{status!="healthy"} == 1`
 	qCPULimit = `container_spec_cpu_quota / container_spec_cpu_period`
@@ -89,7 +90,7 @@ func read(ctx context.Context, q QueryFunc, cfg Config, now time.Time) (*snapsho
 			k = svcKey{compose: true, project: l.Get("stack"), name: l.Get("service")}
 		}
 		s := get(k)
-		s.known, s.desired, s.stack = true, smp.F, l.Get("stack")
+		s.known, s.desired, s.stack, s.mode = true, smp.F, l.Get("stack"), l.Get("mode")
 	}
 	byID := map[string]*replica{}
 	v, err = q(ctx, qRunning, now)

@@ -276,6 +276,11 @@ func (s *Scaler) evaluateService(ctx context.Context, sc ServiceConfig, snap *sn
 		return out
 	}
 	out.Known, out.Stack = true, svc.stack
+	if svc.mode != "replicated" && svc.mode != "compose" {
+		out.Recommendation = Recommendation{Service: sc.Service, Current: int(svc.desired), Desired: int(svc.desired), Time: now, Metrics: []MetricResult{}}
+		out.limit(LimitNotReplicated, "service %q runs in %s mode: only replicated services have a replica count to scale", sc.Service, svc.mode)
+		return out
+	}
 	st := s.stateOf(sc.Service)
 	current := int(svc.desired)
 	if st.seen && st.current != current {

@@ -32,6 +32,7 @@ load 15s
 	vigie_service_replicas_desired{instance="h",job="vigie",service="shop_web",stack="shop",mode="replicated"} 2x40
 	vigie_service_replicas_desired{instance="h",job="vigie",service="shop_nolimit",stack="shop",mode="replicated"} 1x40
 	vigie_service_replicas_desired{instance="h",job="vigie",service="api",stack="proj",mode="compose"} 1x40
+	vigie_service_replicas_desired{instance="h",job="vigie",service="agent",stack="",mode="global"} 1x40
 	vigie_container_state{instance="h",job="vigie",id="/a",name="shop_web.1.x",swarm_service="shop_web",swarm_stack="shop",state="running"} 1x40
 	vigie_container_state{instance="h",job="vigie",id="/b",name="shop_web.2.y",swarm_service="shop_web",swarm_stack="shop",state="running"} 1x40
 	vigie_container_state{instance="h",job="vigie",id="/c",name="shop_nolimit.1.z",swarm_service="shop_nolimit",swarm_stack="shop",state="running"} 1x40
@@ -68,6 +69,7 @@ func testConfig() Config {
 		{Service: "shop_nolimit", MinReplicas: 1, MaxReplicas: 4, Metrics: []MetricConfig{{CPU: f(70)}}, Apply: ApplyConfig{Enabled: true, DryRun: true}},
 		{Service: "proj/api", MinReplicas: 1, MaxReplicas: 8, Metrics: []MetricConfig{{Memory: f(80)}}},
 		{Service: "ghost", MinReplicas: 1, MaxReplicas: 3, Metrics: []MetricConfig{{CPU: f(70)}}, Apply: ApplyConfig{Enabled: true}},
+		{Service: "agent", MinReplicas: 1, MaxReplicas: 3, Metrics: []MetricConfig{{CPU: f(70)}}, Apply: ApplyConfig{Enabled: true}},
 	}
 	return cfg
 }
@@ -116,6 +118,9 @@ func TestScalerOverTSDB(t *testing.T) {
 	if ghost.Known || !hasReason(ghost.Reasons, `unknown service: no Swarm service named "ghost"`) || ghost.Apply.Action != nil {
 		t.Errorf("ghost: %+v", ghost)
 	}
+	if agent := by["agent"]; !hasReason(agent.Reasons, "runs in global mode") || agent.Apply.Action != nil || agent.Desired != agent.Current {
+		t.Errorf("agent: %+v", agent)
+	}
 	// One more shop_web replica takes 0.5 core and api's 1000 bytes: the host has 0.1 idle and 100 free.
 	c := res.Capacity
 	if !c.Known || !near(c.NeededCPUCores, 0.5) || !near(c.MissingCPUCores, 0.4) || !near(c.MissingMemoryBytes, 900) {
@@ -134,12 +139,14 @@ func TestScalerOverTSDB(t *testing.T) {
 	want := `
 # HELP vigie_scaling_desired_replicas Replicas the HPA algorithm recommends for the service.
 # TYPE vigie_scaling_desired_replicas gauge
+vigie_scaling_desired_replicas{service="agent",stack=""} 1
 vigie_scaling_desired_replicas{service="api",stack="proj"} 2
 vigie_scaling_desired_replicas{service="shop_nolimit",stack="shop"} 1
 vigie_scaling_desired_replicas{service="shop_web",stack="shop"} 3
-# HELP vigie_scaling_limited 1 when the recommendation was limited or withheld for the reason (max_replicas, min_replicas, scale_up_policy, scale_down_policy, stabilisation, invalid_metric, unknown_service, scaled_to_zero, capacity).
+# HELP vigie_scaling_limited 1 when the recommendation was limited or withheld for the reason (max_replicas, min_replicas, scale_up_policy, scale_down_policy, stabilisation, invalid_metric, unknown_service, not_replicated, scaled_to_zero, capacity).
 # TYPE vigie_scaling_limited gauge
 vigie_scaling_limited{reason="capacity",service="api",stack="proj"} 1
+vigie_scaling_limited{reason="not_replicated",service="agent",stack=""} 1
 vigie_scaling_limited{reason="capacity",service="shop_web",stack="shop"} 1
 vigie_scaling_limited{reason="invalid_metric",service="shop_nolimit",stack="shop"} 1
 vigie_scaling_limited{reason="unknown_service",service="ghost",stack=""} 1
