@@ -182,15 +182,14 @@ type timedValue struct {
 }
 
 // RecordScale records that the service went from replicas from to to at
-// now; rate policies count these changes over their periods. Events in the
-// other direction are forgotten, as the HPA marks them outdated.
+// now; rate policies count these changes over their periods, in both
+// directions (storeScaleEvent; events older than the longest period are
+// pruned, as markScaleEventsOutdated lets them be replaced).
 func (h *History) RecordScale(from, to int, now time.Time) {
 	switch {
 	case to > from:
-		h.down = nil
 		h.up = append(h.up, timedValue{now, to - from})
 	case to < from:
-		h.up = nil
 		h.down = append(h.down, timedValue{now, from - to})
 	}
 }
@@ -331,15 +330,17 @@ func metricReplicas(m MetricInput, current int, tol float64) MetricResult {
 		res.Reason = describe(m, value, "", len(ready), res.Replicas)
 		return res
 	}
-	// Conservative recomputation: missing replicas count as at the target
-	// when scaling down and as idle when scaling up; unready ones as idle.
+	// Conservative recomputation: when scaling down, missing replicas count
+	// as using all of their limit (max(100%, target), as the HPA counts them
+	// at their request) or, for average values, the target; when scaling
+	// up they count as idle, and so do unready ones.
 	all := append([]Replica(nil), ready...)
 	for _, r := range missing {
 		switch {
 		case ratio < 1:
 			r.Value = m.Target
 			if m.Utilization {
-				r.Value = r.Request * m.Target / 100
+				r.Value = r.Request * max(100, m.Target) / 100
 			}
 		default:
 			r.Value = 0

@@ -25,6 +25,11 @@ func avg(name string, target float64, values ...float64) MetricInput {
 	return m
 }
 
+func avgMissing(m MetricInput, i int) MetricInput {
+	m.Replicas[i].HasValue = false
+	return m
+}
+
 func unready(m MetricInput, i int) MetricInput {
 	m.Replicas[i].Ready = false
 	return m
@@ -76,8 +81,11 @@ func TestRecommendHPA(t *testing.T) {
 		{"10% below is within tolerance", []step{{in: in(10, 1, 20, util("cpu", 50, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45)), want: 10}}},
 		// "the control plane calculates proposed replica counts for each metric and uses the one with the highest desired replica count"
 		{"highest metric wins", []step{{in: in(2, 1, 10, util("cpu", 50, 75, 75), util("memory", 80, 200, 200)), want: 5, wantReason: "memory 200% of 80% target"}}},
-		// Missing metrics: assumed at 100% of the target when scaling down, 0% when scaling up.
-		{"missing counts as at target on scale-down", []step{{in: in(3, 1, 10, util("cpu", 50, 10, 10, -1)), want: 2, wantReason: "1 missing"}}},
+		// Missing metrics: "assuming those pods were consuming 100% of the desired value in case of a scale down, and 0% in case of a scale up"
+		// (replica_calculator.go: resource metrics at 100% of the request, average values at the target).
+		{"missing counts as fully used on scale-down", []step{{in: in(4, 1, 10, util("cpu", 50, 5, 5, 5, -1)), want: 3, wantReason: "1 missing"}}},
+		{"missing can hold the count on scale-down", []step{{in: in(3, 1, 10, util("cpu", 50, 10, 10, -1)), want: 3}}},
+		{"missing average value counts at the target on scale-down", []step{{in: in(3, 1, 10, avgMissing(avg("rps", 100, 10, 10, 0), 2)), want: 2, wantReason: "1 missing"}}},
 		{"missing counts as idle on scale-up", []step{{in: in(3, 1, 10, util("cpu", 50, 100, 100, -1)), want: 4}}},
 		{"missing reverses the direction: no change", []step{{in: in(3, 1, 10, util("cpu", 50, 60, -1, -1)), want: 3, wantReason: "no change"}}},
 		// Not-ready pods count as 0% when scaling up and are ignored when scaling down.
