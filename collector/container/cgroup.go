@@ -160,15 +160,23 @@ func readV1(st *container.StatsResponse, p map[string]string, mem string) error 
 		}
 	}
 	if dir, ok := p["blkio"]; ok {
+		// The CFQ files are empty under other schedulers; the throttle ones count every I/O.
 		for _, f := range []string{"blkio.io_service_bytes_recursive", "blkio.throttle.io_service_bytes_recursive"} {
 			if e, err := readBlkioV1(filepath.Join(dir, f)); err == nil && len(e) > 0 {
 				st.BlkioStats.IoServiceBytesRecursive = e
 				break
 			}
 		}
+		for _, f := range []string{"blkio.io_serviced_recursive", "blkio.throttle.io_serviced_recursive"} {
+			if e, err := readBlkioV1(filepath.Join(dir, f)); err == nil && len(e) > 0 {
+				st.BlkioStats.IoServicedRecursive = e
+				break
+			}
+		}
 	}
 	if dir, ok := p["pids"]; ok {
 		st.PidsStats.Current, _ = readUint(dir, "pids.current")
+		st.PidsStats.Limit, _ = readUint(dir, "pids.max")
 	}
 	return nil
 }
@@ -205,16 +213,20 @@ func readV2(st *container.StatsResponse, dir string) error {
 			for _, kv := range f[1:] {
 				k, v, _ := strings.Cut(kv, "=")
 				n, _ := strconv.ParseUint(v, 10, 64)
+				e := container.BlkioStatEntry{Major: major, Minor: minor, Value: n}
 				switch k {
-				case "rbytes":
-					st.BlkioStats.IoServiceBytesRecursive = append(st.BlkioStats.IoServiceBytesRecursive, container.BlkioStatEntry{Major: major, Minor: minor, Op: "read", Value: n})
-				case "wbytes":
-					st.BlkioStats.IoServiceBytesRecursive = append(st.BlkioStats.IoServiceBytesRecursive, container.BlkioStatEntry{Major: major, Minor: minor, Op: "write", Value: n})
+				case "rbytes", "wbytes":
+					e.Op = map[string]string{"rbytes": "Read", "wbytes": "Write"}[k]
+					st.BlkioStats.IoServiceBytesRecursive = append(st.BlkioStats.IoServiceBytesRecursive, e)
+				case "rios", "wios":
+					e.Op = map[string]string{"rios": "Read", "wios": "Write"}[k]
+					st.BlkioStats.IoServicedRecursive = append(st.BlkioStats.IoServicedRecursive, e)
 				}
 			}
 		}
 	}
 	st.PidsStats.Current, _ = readUint(dir, "pids.current")
+	st.PidsStats.Limit, _ = readUint(dir, "pids.max")
 	return nil
 }
 
