@@ -27,7 +27,11 @@ type cgroupReader struct {
 
 type mount struct{ root, point string }
 
-const userHZ = 100 // cpuacct.stat counts in USER_HZ ticks, 100 on Linux
+const userHZ = 100
+
+// v2SwapKey carries memory.swap.current in MemoryStats.Stats; memory.stat
+// of cgroup v2 has no key of that name.
+const v2SwapKey = "vigie_swap_current" // cpuacct.stat counts in USER_HZ ticks, 100 on Linux
 
 // newCgroupReader discovers the cgroup mounts from proc/self/mountinfo.
 func newCgroupReader(proc string) (*cgroupReader, error) {
@@ -191,6 +195,15 @@ func readV2(st *container.StatsResponse, dir string) error {
 		return err
 	}
 	m.Limit, _ = readUint(dir, "memory.max") // "max" does not parse: 0
+	// memory.peak (Linux 5.19+) is v1's max_usage_in_bytes; the "max"
+	// events of memory.events count the hits of the limit, as v1's failcnt.
+	m.MaxUsage, _ = readUint(dir, "memory.peak")
+	if ev, err := readKV(dir, "memory.events"); err == nil {
+		m.Failcnt = ev["max"]
+	}
+	if v, err := readUint(dir, "memory.swap.current"); err == nil {
+		m.Stats[v2SwapKey] = v
+	}
 	if kv, err := readKV(dir, "cpu.stat"); err == nil {
 		st.CPUStats.CPUUsage = container.CPUUsage{
 			TotalUsage: kv["usage_usec"] * 1000, UsageInUsermode: kv["user_usec"] * 1000, UsageInKernelmode: kv["system_usec"] * 1000,

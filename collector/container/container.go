@@ -461,11 +461,18 @@ func emitStats(ch chan<- prometheus.Metric, st *container.StatsResponse, l serie
 			gauge(ch, memSwap, float64(v), l)
 		}
 		gauge(ch, memMaxUsage, float64(m.MaxUsage), l)
-		gauge(ch, memFailcnt, float64(m.Failcnt), l)
+		counter(ch, memFailcnt, float64(m.Failcnt), l)
 	} else {
 		gauge(ch, memRSS, float64(m.Stats["anon"]), l)
 		gauge(ch, memCache, float64(m.Stats["file"]), l)
 		gauge(ch, memMappedFile, float64(m.Stats["file_mapped"]), l)
+		if v, ok := m.Stats[v2SwapKey]; ok {
+			gauge(ch, memSwap, float64(v), l)
+		}
+		if m.MaxUsage > 0 { // memory.peak and memory.events, read from the cgroup files
+			gauge(ch, memMaxUsage, float64(m.MaxUsage), l)
+			counter(ch, memFailcnt, float64(m.Failcnt), l)
+		}
 	}
 
 	for iface, n := range st.Networks {
