@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden family lists in test
 // collectFunc is an unchecked prometheus.Collector around a function.
 type collectFunc func(chan<- prometheus.Metric)
 
-func (f collectFunc) Describe(chan<- *prometheus.Desc)     {}
+func (f collectFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 // familyLines gives "name type labels" per family, container_* only.
