@@ -499,16 +499,17 @@ func (in *instance) replication(ctx context.Context, conn *pgx.Conn, e *emitter,
 		rows, err := in.query(ctx, conn, `SELECT COALESCE(application_name, ''), COALESCE(host(client_addr), ''),
   COALESCE(state, ''), COALESCE(sync_state, ''),
   COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::float8,
-  extract(epoch from write_lag)::float8, extract(epoch from flush_lag)::float8, extract(epoch from replay_lag)::float8
+  extract(epoch from write_lag)::float8, extract(epoch from flush_lag)::float8, extract(epoch from replay_lag)::float8,
+  (pg_current_wal_lsn() - '0/0')::float8
 FROM pg_stat_replication ORDER BY 5 DESC`)
 		if err != nil {
 			return err
 		}
 		var app, addr, state, syncState string
-		var diff float64
+		var diff, current float64
 		var lags [3]*float64
 		seen := map[[4]string]bool{}
-		_, err = pgx.ForEachRow(rows, []any{&app, &addr, &state, &syncState, &diff, &lags[0], &lags[1], &lags[2]}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&app, &addr, &state, &syncState, &diff, &lags[0], &lags[1], &lags[2], &current}, func() error {
 			// Two standbys alike in name, address and state: report the one furthest behind.
 			if k := [4]string{app, addr, state, syncState}; seen[k] {
 				return nil
@@ -516,6 +517,7 @@ FROM pg_stat_replication ORDER BY 5 DESC`)
 				seen[k] = true
 			}
 			e.gauge(replLSNDiffDesc, diff, app, addr, state, syncState)
+			e.gauge(replCurrentLSNDesc, current, app, addr, state, syncState)
 			for i, k := range []string{"write_lag", "flush_lag", "replay_lag"} {
 				// NULL once the standby has caught up and is idle: no lag.
 				v := 0.0
