@@ -327,6 +327,12 @@ func TestGoldenDocker(t *testing.T) {
 	if ms := f.find("container_cpu_usage_seconds_total", "name", stopped.Name); len(ms) != 0 {
 		t.Errorf("stopped container has CPU usage series")
 	}
+	// promtool's linter: clean but for cAdvisor's own counter without _total.
+	for _, l := range promtoolLint(t, reg) {
+		if !strings.HasPrefix(l, "container_memory_failcnt counter metrics should have") {
+			t.Errorf("promtool check metrics: %s", l)
+		}
+	}
 }
 
 // cgroupVersion names this host's cgroup layout, as `stat -fc %T /sys/fs/cgroup` does.

@@ -164,6 +164,17 @@ CREATE TABLE skipped_t (id int)`); err != nil {
 			n == "pg_stat_archiver_last_archive_age" || n == "pg_stat_database_stats_reset"
 	}
 	compareGolden(t, filepath.Join("testdata", "families.golden"), familiesOf(t, h.reg, isSetting), optional)
+
+	// promtool's linter: clean for vigie's own families (vigie_*, pg_bloat_*);
+	// on postgres_exporter's names only the suffix findings it gets itself
+	// (counters without _total, gauges ending in _count), kept for compatibility.
+	for _, l := range promtoolLint(t, h.reg) {
+		upstream := strings.HasPrefix(l, "pg_") && !strings.HasPrefix(l, "pg_bloat_") &&
+			(strings.Contains(l, `should have "_total" suffix`) || strings.Contains(l, `should not have "_count" suffix`))
+		if !upstream {
+			t.Errorf("promtool check metrics: %s", l)
+		}
+	}
 }
 
 // checkSettings compares the pg_settings_* families with pg_settings: one

@@ -199,6 +199,22 @@ func TestMapping(t *testing.T) {
 	}
 }
 
+// promtool's linter finds nothing in node_exporter's systemd families.
+func TestPromtool(t *testing.T) {
+	fake := vps()
+	cfg := DefaultConfig()
+	cfg.TaskMetrics = true
+	c, err := New(cfg, Options{Dial: func(context.Context, bool) (Manager, error) { return fake, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(collector.NewSet(10*time.Second, slog.New(slog.DiscardHandler), c))
+	if lint := promtoolLint(t, reg); len(lint) > 0 {
+		t.Errorf("promtool check metrics:\n%s", strings.Join(lint, "\n"))
+	}
+}
+
 func TestUnitFilter(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.UnitInclude = `(docker|postgresql@.+)\.service`
