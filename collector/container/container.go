@@ -461,7 +461,7 @@ func emitStats(ch chan<- prometheus.Metric, st *container.StatsResponse, l serie
 			gauge(ch, memSwap, float64(v), l)
 		}
 		gauge(ch, memMaxUsage, float64(m.MaxUsage), l)
-		counter(ch, memFailcnt, float64(m.Failcnt), l)
+		gauge(ch, memFailcnt, float64(m.Failcnt), l)
 	} else {
 		gauge(ch, memRSS, float64(m.Stats["anon"]), l)
 		gauge(ch, memCache, float64(m.Stats["file"]), l)
@@ -471,7 +471,7 @@ func emitStats(ch chan<- prometheus.Metric, st *container.StatsResponse, l serie
 		}
 		if m.MaxUsage > 0 { // memory.peak and memory.events, read from the cgroup files
 			gauge(ch, memMaxUsage, float64(m.MaxUsage), l)
-			counter(ch, memFailcnt, float64(m.Failcnt), l)
+			gauge(ch, memFailcnt, float64(m.Failcnt), l)
 		}
 	}
 

@@ -119,7 +119,9 @@ func checkAgainstCadvisor(t *testing.T, got map[string]string) {
 		if strings.Contains(missing, "`"+name+"`") {
 			t.Errorf("%s is given but listed under \"Not provided\"", name)
 		}
-		if f := strings.Fields(line); f[1] != typ {
+		// container_memory_failcnt is a gauge in vigie: a counter without _total
+		// fails promtool's lint (docs/metrics/container.md says so).
+		if f := strings.Fields(line); f[1] != typ && name != "container_memory_failcnt" {
 			t.Errorf("%s is a %s, cAdvisor's is a %s", name, f[1], typ)
 		}
 	}
@@ -327,11 +329,9 @@ func TestGoldenDocker(t *testing.T) {
 	if ms := f.find("container_cpu_usage_seconds_total", "name", stopped.Name); len(ms) != 0 {
 		t.Errorf("stopped container has CPU usage series")
 	}
-	// promtool's linter: clean but for cAdvisor's own counter without _total.
+	// promtool's linter: clean.
 	for _, l := range promtoolLint(t, reg) {
-		if !strings.HasPrefix(l, "container_memory_failcnt counter metrics should have") {
-			t.Errorf("promtool check metrics: %s", l)
-		}
+		t.Errorf("promtool check metrics: %s", l)
 	}
 }
 
