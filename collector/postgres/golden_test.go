@@ -114,6 +114,8 @@ CREATE TABLE skipped_t (id int)`); err != nil {
 	}
 	pg.MustExec(`SELECT pg_create_physical_replication_slot('golden', true)`)
 	monitorRole(t, pg, "vigie", "monitor-pw")
+	// The bloat estimates read pg_stats, which shows only columns the role can read.
+	pg.MustExec(`GRANT pg_read_all_data TO vigie`)
 
 	// A lock held by an open transaction for the whole test.
 	conn, err := pgx.Connect(ctx, pg.SuperuserDSN("app"))
@@ -147,6 +149,13 @@ CREATE TABLE skipped_t (id int)`); err != nil {
 	}
 	if v := s.must(t, "pg_bloat_table_real_size_bytes", "instance", "db1", "datname", "app", "schemaname", "public", "relname", "orders"); v <= 0 {
 		t.Errorf("bloat real size = %v", v)
+	}
+	// A third of the rows deleted and not vacuumed: the heap is about a third bloat.
+	if v := s.must(t, "pg_bloat_table_bloat_ratio", "instance", "db1", "datname", "app", "schemaname", "public", "relname", "orders"); v < 0.2 || v > 0.5 {
+		t.Errorf("table bloat ratio = %v, want about 1/3", v)
+	}
+	if v := s.must(t, "pg_bloat_index_real_size_bytes", "instance", "db1", "datname", "app", "schemaname", "public", "relname", "orders", "indexrelname", "orders_pkey"); v <= 0 {
+		t.Errorf("index real size = %v", v)
 	}
 	s.must(t, "pg_replication_slots_wal_status", "instance", "db1", "slot_name", "golden", "slot_type", "physical", "wal_status", "reserved")
 	s.must(t, "pg_scrape_collector_success", "instance", "db1", "collector", "stat_user_tables")
