@@ -127,6 +127,7 @@ func (f *tableFilter) pick(tables []table) []table {
 
 // userTables reports pg_stat_user_tables_* and pg_statio_user_tables_* for the picked tables.
 func (in *instance) userTables(ctx context.Context, conn *pgx.Conn, e *emitter, info serverInfo) error {
+	in.pickedTables = nil
 	if in.tables.max == 0 {
 		return nil
 	}

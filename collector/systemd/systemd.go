@@ -119,8 +119,12 @@ var (
 // unitStates are the ActiveState values, each reported per unit.
 var unitStates = []string{"active", "activating", "deactivating", "inactive", "failed"}
 
-// Update gathers once. Without systemd it fails with the reason.
+// Update gathers once. Without systemd it fails with the reason; switched
+// off it reports nothing (collector.ErrNoData).
 func (c *Collector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	if !c.cfg.Enabled {
+		return collector.ErrNoData
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.D())

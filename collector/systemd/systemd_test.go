@@ -203,7 +203,7 @@ func TestMapping(t *testing.T) {
 func TestPromtool(t *testing.T) {
 	fake := vps()
 	cfg := DefaultConfig()
-	cfg.TaskMetrics = true
+	cfg.Enabled, cfg.TaskMetrics = true, true
 	c, err := New(cfg, Options{Dial: func(context.Context, bool) (Manager, error) { return fake, nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +217,7 @@ func TestPromtool(t *testing.T) {
 
 func TestUnitFilter(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.UnitInclude = `(docker|postgresql@.+)\.service`
+	cfg.Enabled, cfg.UnitInclude = true, `(docker|postgresql@.+)\.service`
 	fake := vps()
 	c, err := New(cfg, Options{Dial: func(context.Context, bool) (Manager, error) { return fake, nil }})
 	if err != nil {
@@ -246,7 +246,9 @@ func TestReconnect(t *testing.T) {
 	var mu sync.Mutex
 	dials := 0
 	fake := vps()
-	c, err := New(DefaultConfig(), Options{Dial: func(context.Context, bool) (Manager, error) {
+	cfg := DefaultConfig()
+	cfg.Enabled = true
+	c, err := New(cfg, Options{Dial: func(context.Context, bool) (Manager, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		dials++
@@ -304,6 +306,21 @@ func TestRealDBus(t *testing.T) {
 		t.Errorf("without systemd: success = %v (present %v), want 0", v, ok)
 	}
 	t.Logf("without systemd: %v", err)
+}
+
+// Switched off (a reload that disables it): nothing, and no failure.
+func TestDisabled(t *testing.T) {
+	c, err := New(DefaultConfig(), Options{Dial: func(context.Context, bool) (Manager, error) {
+		t.Error("dialled while disabled")
+		return nil, errors.New("no")
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gatherSet(t, c)
+	if _, ok := g.value("vigie_collector_success", "collector", "systemd"); ok {
+		t.Errorf("a disabled collector reports success")
+	}
 }
 
 func TestParseVersion(t *testing.T) {
