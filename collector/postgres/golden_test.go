@@ -229,3 +229,26 @@ func checkSettings(t *testing.T, pg *pgtest.Cluster, s samples) {
 		}
 	}
 }
+
+// As pg_monitor only, pg_stats hides the columns: the bloat collector gives
+// no estimate (rather than a wrong one) and the gather does not fail.
+func TestBloatWithoutStatistics(t *testing.T) {
+	pg := pgtest.Start(t, pgtest.Options{})
+	if err := pg.ExecDB("postgres", `CREATE TABLE orders (id int PRIMARY KEY, note text);
+INSERT INTO orders SELECT g, 'x' FROM generate_series(1, 500) g; ANALYZE orders`); err != nil {
+		t.Fatal(err)
+	}
+	monitorRole(t, pg, "vigie", "monitor-pw")
+	h := newHarness(t, InstanceConfig{Name: "db1", DSN: config.Secret(pg.DSN("vigie", "monitor-pw", "postgres")),
+		MaxTables: 10, Collectors: []string{CollectorBloat}})
+	s := h.gather()
+	if v := s.must(t, "vigie_collector_success", "collector", "postgres"); v != 1 {
+		t.Fatalf("collector failed; log:\n%s", h.log)
+	}
+	s.must(t, "pg_stat_user_tables_n_live_tup", "instance", "db1", "datname", "postgres", "schemaname", "public", "relname", "orders")
+	for name := range s.families() {
+		if strings.HasPrefix(name, "pg_bloat_") {
+			t.Errorf("%s without readable statistics", name)
+		}
+	}
+}
