@@ -76,7 +76,7 @@ const (
 	DefaultTopStatements    = 20
 	DefaultQueryTextLength  = 200
 	DefaultSizeInterval     = time.Minute
-	DefaultMaxTables        = 1000
+	DefaultMaxTables        = 200
 	maxTopStatements        = 1000
 )
 
