@@ -48,12 +48,16 @@ type Notifier struct {
 	ackKey      []byte
 	metrics     *metrics
 
+	// flushMu keeps flushes one at a time; mu guards the state below and
+	// is never held across a database write by a flush.
+	flushMu  sync.Mutex
 	mu       sync.Mutex
 	rc       *runtimeConfig
 	alerts   map[model.Fingerprint]*alertEntry
 	groups   map[string]*aggrGroup
 	nflog    map[string]*logEntry
-	silences map[string]*Silence
+	silences map[string]*Silence // every silence kept, for the API
+	live     map[string]*Silence // pending or active: what flushes look at
 	acks     map[string]*Ack
 
 	wakeDispatch chan struct{}
@@ -183,6 +187,7 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 		alerts:       map[model.Fingerprint]*alertEntry{},
 		groups:       map[string]*aggrGroup{},
 		silences:     map[string]*Silence{},
+		live:         map[string]*Silence{},
 		acks:         map[string]*Ack{},
 		wakeDispatch: make(chan struct{}, 1),
 		wakeOutbox:   make(chan struct{}, 1),
@@ -351,135 +356,6 @@ func (n *Notifier) nextFlush() time.Time {
 // resolvedRetention is how long a resolved alert is kept for inhibition
 // bookkeeping and the API before it is forgotten.
 const resolvedRetention = 15 * time.Minute
-
-// flushDue flushes every group due at now: the mute, dedup and notify
-// stages of Alertmanager's pipeline, ending in the outbox. It returns the
-// notifications it queued.
-func (n *Notifier) flushDue(ctx context.Context, now time.Time) ([]*outboxRow, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	rc := n.rc
-	var due []*aggrGroup
-	for _, g := range n.groups {
-		if !g.nextFlush.After(now) {
-			due = append(due, g)
-		}
-	}
-	changedSilences := n.expireResolvedSilences(now)
-	if len(due) == 0 && len(changedSilences) == 0 {
-		return nil, nil
-	}
-	sort.Slice(due, func(i, j int) bool { return due[i].key < due[j].key })
-	inh := newInhibitor(rc.inhibit, n.alerts, now)
-	muted := map[model.Fingerprint]bool{}
-	isMuted := func(a *alertEntry) bool {
-		m, ok := muted[a.fp]
-		if !ok {
-			m = len(n.silencedBy(a.Labels, now)) > 0 || len(inh.inhibitedBy(a.fpStr, a.Labels)) > 0
-			muted[a.fp] = m
-		}
-		return m
-	}
-	var rows []*outboxRow
-	var logs []*logEntry
-	var removeResolved []*aggrGroup
-	for _, g := range due {
-		alerts := make([]*alertEntry, 0, len(g.fps))
-		for fp := range g.fps {
-			if a := n.alerts[fp]; a != nil {
-				alerts = append(alerts, a)
-			} else {
-				delete(g.fps, fp)
-			}
-		}
-		sort.Slice(alerts, func(i, j int) bool { return alerts[i].fpStr < alerts[j].fpStr })
-		removeResolved = append(removeResolved, g)
-		if rc.routeMuted(g.route, now) {
-			n.logger.Debug("group muted by a time interval", "group", g.key)
-			continue
-		}
-		for _, integ := range rc.integrations[g.route.receiver] {
-			lk := logKey(g.route.receiver, integ.name, g.key)
-			entry := n.nflog[lk]
-			firing, resolved := map[string]bool{}, map[string]bool{}
-			var sendF, sendR []payloadAlert
-			allAcked := true
-			for _, a := range alerts {
-				if a.Resolved(now) {
-					wasNotified := entry != nil && entry.firing[a.fpStr]
-					if isMuted(a) && !wasNotified && !g.route.resolvedMuted {
-						continue
-					}
-					resolved[a.fpStr] = true
-					sendR = append(sendR, payloadAlert{Alert: a.Alert, Fingerprint: a.fpStr, Status: "resolved"})
-					continue
-				}
-				if isMuted(a) {
-					// Muted now but told before: it stays in the log so that
-					// its resolution goes out, but is not repeated.
-					if entry != nil && entry.firing[a.fpStr] {
-						firing[a.fpStr] = true
-					}
-					continue
-				}
-				firing[a.fpStr] = true
-				if !n.acked(a, now) {
-					allAcked = false
-				}
-				sendF = append(sendF, payloadAlert{Alert: a.Alert, Fingerprint: a.fpStr, Status: "firing"})
-			}
-			if !needsUpdate(entry, firing, resolved, integ.sendResolved, g.route.resolvedMuted, allAcked, g.route.repeatInterval, now) {
-				continue
-			}
-			logs = append(logs, &logEntry{receiver: g.route.receiver, integration: integ.name, groupKey: g.key, firing: firing, resolved: resolved, at: now})
-			send := sendF
-			if integ.sendResolved {
-				send = append(send, sendR...)
-			}
-			if len(sendF) == 0 && (!integ.sendResolved || len(sendR) == 0) {
-				continue
-			}
-			status := "firing"
-			if len(sendF) == 0 {
-				status = "resolved"
-			}
-			rows = append(rows, &outboxRow{
-				Receiver: g.route.receiver, Integration: integ.name, GroupKey: g.key, NotifStatus: status,
-				Firing: len(sendF), Resolved: len(send) - len(sendF), CreatedAt: now, NextAttempt: now,
-				Payload: &payload{Receiver: g.route.receiver, GroupKey: g.key, GroupLabels: g.labels, Status: status, Alerts: send},
-			})
-		}
-	}
-	if err := n.persistFlush(ctx, rows, logs, changedSilences); err != nil {
-		for _, g := range due {
-			g.nextFlush = now.Add(time.Second)
-		}
-		return nil, err
-	}
-	for _, e := range logs {
-		n.nflog[e.key()] = e
-	}
-	for _, g := range due {
-		g.nextFlush, g.flushed = now.Add(g.route.groupInterval), true
-	}
-	// Resolved alerts have been told (or didn't need to be): they leave their groups.
-	for _, g := range removeResolved {
-		for fp := range g.fps {
-			if a := n.alerts[fp]; a == nil || a.Resolved(now) {
-				delete(g.fps, fp)
-			}
-		}
-		if len(g.fps) == 0 {
-			delete(n.groups, g.key)
-		}
-	}
-	n.gcAlerts(now)
-	if len(rows) > 0 {
-		n.metrics.queued.Add(float64(len(rows)))
-		n.wake(n.wakeOutbox)
-	}
-	return rows, nil
-}
 
 // gcAlerts forgets alerts resolved long ago and acks of resolved alerts. Called with mu held.
 func (n *Notifier) gcAlerts(now time.Time) {
