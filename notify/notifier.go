@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
+	"github.com/vigie-dev/vigie/internal/logonce"
 	"github.com/vigie-dev/vigie/storage"
 )
 
@@ -47,6 +48,7 @@ type Notifier struct {
 	externalURL string
 	ackKey      []byte
 	metrics     *metrics
+	logRepeats  *logonce.Logger
 
 	// flushMu keeps flushes one at a time; mu guards the state below and
 	// is never held across a database write by a flush.
@@ -220,6 +222,7 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 		}
 	}
 	n.metrics = newMetrics(opts.Registerer, n)
+	n.logRepeats = logonce.New(n.logger, n.metrics.logRepeats)
 	return n, nil
 }
 
@@ -272,12 +275,21 @@ func (n *Notifier) wake(ch chan struct{}) {
 	}
 }
 
+// errActiveLimit is a Put refused, in part, by limits.max_active_alerts.
+var errActiveLimit = errors.New("active alert limit reached")
+
 // Put receives alerts: new ones join their groups, known ones are updated.
+// Once limits.max_active_alerts alerts fire, new firing alerts are refused
+// (an error wrapping errActiveLimit says how many); updates and
+// resolutions of known alerts are always taken.
 func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 	now := n.now()
 	var errs []error
 	n.mu.Lock()
 	resolveTimeout := n.rc.cfg.ResolveTimeout.D()
+	maxActive := n.rc.cfg.Limits.MaxActiveAlerts
+	active := n.activeAlerts(now)
+	refused := 0
 	due := false
 	for _, a := range alerts {
 		if len(a.Labels) == 0 {
@@ -293,11 +305,10 @@ func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 		}
 		fp := fingerprint(a.Labels)
 		e := n.alerts[fp]
-		if e != nil && (!e.Resolved(now) || !a.StartsAt.After(e.EndsAt)) {
+		known := e != nil && !e.Resolved(now)
+		if e != nil && (known || !a.StartsAt.After(e.EndsAt)) && e.StartsAt.Before(a.StartsAt) {
 			// The same incident: keep when it started.
-			if e.StartsAt.Before(a.StartsAt) {
-				a.StartsAt = e.StartsAt
-			}
+			a.StartsAt = e.StartsAt
 		}
 		if a.EndsAt.Before(a.StartsAt) {
 			if !startsDefaulted {
@@ -305,6 +316,15 @@ func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 				continue
 			}
 			a.StartsAt = a.EndsAt
+		}
+		if firing := !a.Resolved(now); firing && !known {
+			if active >= maxActive {
+				refused++
+				continue
+			}
+			active++
+		} else if !firing && known {
+			active--
 		}
 		e = &alertEntry{Alert: a, fp: fp, fpStr: fp.String(), updatedAt: now}
 		n.alerts[fp] = e
@@ -319,7 +339,26 @@ func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 	if due {
 		n.wake(n.wakeDispatch)
 	}
+	if refused > 0 {
+		n.metrics.rejected.WithLabelValues(rejectActiveLimit).Add(float64(refused))
+		err := fmt.Errorf("%w: %d new alerts refused: %d alerts are firing, the limit notify.limits.max_active_alerts is %d", errActiveLimit, refused, active, maxActive)
+		n.logRepeats.Error("intake", "alerts refused", fmt.Errorf("%w: notify.limits.max_active_alerts is %d", errActiveLimit, maxActive), "refused", refused)
+		errs = append(errs, err)
+	} else if len(alerts) > 0 {
+		n.logRepeats.OK("intake", "")
+	}
 	return errors.Join(errs...)
+}
+
+// activeAlerts counts the alerts firing at now. Called with mu held.
+func (n *Notifier) activeAlerts(now time.Time) int {
+	c := 0
+	for _, a := range n.alerts {
+		if !a.Resolved(now) {
+			c++
+		}
+	}
+	return c
 }
 
 // route puts an alert in the groups of the routes it matches. Called with mu held.
