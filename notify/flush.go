@@ -36,23 +36,30 @@ type groupSnapshot struct {
 // without the notifier's lock held, so Put and the API are not blocked by
 // SQLite; flushMu keeps flushes one at a time.
 func (n *Notifier) flushDue(ctx context.Context, now time.Time) ([]*outboxRow, error) {
+	rows, _, err := n.flush(ctx, now)
+	return rows, err
+}
+
+// flush is flushDue that also says whether anything was due (ran): the
+// Run loop tells a flush that worked from one that had nothing to do.
+func (n *Notifier) flush(ctx context.Context, now time.Time) (rows []*outboxRow, ran bool, err error) {
 	n.flushMu.Lock()
 	defer n.flushMu.Unlock()
 	snap := n.snapshotDue(now)
 	if snap == nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	rows, logs := planFlush(snap, n.logger)
-	err := n.persistFlush(ctx, rows, logs, snap.changed)
+	err = n.persistFlush(ctx, rows, logs, snap.changed)
 	n.recordFlush(snap, logs, err)
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	if len(rows) > 0 {
 		n.metrics.queued.Add(float64(len(rows)))
 		n.wake(n.wakeOutbox)
 	}
-	return rows, nil
+	return rows, true, nil
 }
 
 // snapshotDue copies, under the lock, what the flush at now needs; nil

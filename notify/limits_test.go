@@ -159,3 +159,34 @@ func TestLimitsConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedFlushErrorLoggedOnce breaks the state database under a
+// running notifier: the flush, retried every second, logs its error once
+// at warn, then at debug, counting the repeats.
+func TestRepeatedFlushErrorLoggedOnce(t *testing.T) {
+	var buf syncBuffer
+	clock := &fakeClock{t: stageNow}
+	reg := prometheus.NewRegistry()
+	st := openState(t, t.TempDir()+"/state.db")
+	n, err := New(mustConfig(t, "route: {receiver: default, group_wait: 0s}\nreceivers: [{name: default, webhook_configs: [{url: 'http://127.0.0.1:1/'}]}]"),
+		Options{State: st, Logger: slogTo(&buf), Registerer: reg, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Put(t.Context(), firingAt(stageNow, alert("A"))); err != nil {
+		t.Fatal(err)
+	}
+	_ = st.DB.Close() // every write now fails the same way
+	t.Cleanup(func() { t.Log(buf.String()) })
+	runNotifier(t, n)
+	eventually(t, 15*time.Second, "the flush error to repeat", func() bool {
+		clock.Set(clock.Now().Add(time.Second)) // failed groups are retried a second later
+		return strings.Contains(buf.String(), `level=DEBUG msg="flushing alert groups failed"`) && testutil.ToFloat64(n.metrics.logRepeats) >= 2
+	})
+	if got := strings.Count(buf.String(), `level=WARN msg="flushing alert groups failed"`); got != 1 {
+		t.Fatalf("logged %d times at warn, want once:\n%s", got, buf.String())
+	}
+	if !strings.Contains(buf.String(), `level=DEBUG msg="flushing alert groups failed"`) {
+		t.Fatalf("repeats not logged at debug:\n%s", buf.String())
+	}
+}

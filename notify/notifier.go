@@ -490,8 +490,12 @@ func (n *Notifier) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		if _, err := n.flushDue(ctx, n.now()); err != nil && ctx.Err() == nil {
-			n.logger.Error("flushing alert groups failed", "err", err)
+		switch _, ran, err := n.flush(ctx, n.now()); {
+		case err != nil && ctx.Err() == nil:
+			// Retried every second: a full disk logs once, then at debug.
+			n.logRepeats.Error("flush", "flushing alert groups failed", err)
+		case err == nil && ran:
+			n.logRepeats.OK("flush", "flushing alert groups works again")
 		}
 		wait := time.Minute
 		if next := n.nextFlush(); !next.IsZero() {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigie-dev/vigie/internal/logonce"
 )
 
 // Pruner is a component that keeps rows in the state database and deletes
@@ -47,6 +49,7 @@ type Maintenance struct {
 	logger   *slog.Logger
 	pruned   *prometheus.CounterVec
 	failures *prometheus.CounterVec
+	logs     *logonce.Logger
 
 	mu        sync.Mutex
 	retention time.Duration
@@ -79,6 +82,8 @@ func NewMaintenance(opts MaintenanceOptions) *Maintenance {
 	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigie_state_prune_failures_total", Help: "Failed retention runs on the state database, by component.",
 	}, []string{"component"})
+	// The failures counter counts repeats too: logonce needs none of its own.
+	m.logs = logonce.New(m.logger, nil)
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(m.pruned, m.failures)
 	}
@@ -121,9 +126,10 @@ func (m *Maintenance) RunOnce(ctx context.Context) int64 {
 				return total
 			}
 			m.failures.WithLabelValues(np.name).Inc()
-			m.logger.Warn("pruning the state database failed", "component", np.name, "err", err)
+			m.logs.Error(np.name, "pruning the state database failed", err, "component", np.name)
 			continue
 		}
+		m.logs.OK(np.name, "pruning the state database works again", "component", np.name)
 		if n > 0 {
 			m.logger.Debug("state database pruned", "component", np.name, "rows", n, "retention", retention)
 		}
