@@ -124,7 +124,7 @@ func errCode(err error) int {
 	switch {
 	case errors.Is(err, errBodyTooLarge), errors.Is(err, errTooManyAlerts):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errActiveLimit):
+	case errors.Is(err, ErrActiveLimit):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
@@ -247,7 +247,7 @@ func (n *Notifier) postAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := n.Put(r.Context(), alerts...); err != nil {
-		if !errors.Is(err, errActiveLimit) {
+		if !errors.Is(err, ErrActiveLimit) {
 			err = fmt.Errorf("%w: %v", errBadRequest, err)
 		}
 		v2Error(w, err)

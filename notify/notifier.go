@@ -275,12 +275,14 @@ func (n *Notifier) wake(ch chan struct{}) {
 	}
 }
 
-// errActiveLimit is a Put refused, in part, by limits.max_active_alerts.
-var errActiveLimit = errors.New("active alert limit reached")
+// ErrActiveLimit is a Put refused, in part, by limits.max_active_alerts.
+// The notifier logs it itself (once at warn while it lasts): a caller such
+// as the rules adapter can test for it with errors.Is and not log it again.
+var ErrActiveLimit = errors.New("active alert limit reached")
 
 // Put receives alerts: new ones join their groups, known ones are updated.
 // Once limits.max_active_alerts alerts fire, new firing alerts are refused
-// (an error wrapping errActiveLimit says how many); updates and
+// (an error wrapping ErrActiveLimit says how many); updates and
 // resolutions of known alerts are always taken.
 func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 	now := n.now()
@@ -341,8 +343,8 @@ func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 	}
 	if refused > 0 {
 		n.metrics.rejected.WithLabelValues(rejectActiveLimit).Add(float64(refused))
-		err := fmt.Errorf("%w: %d new alerts refused: %d alerts are firing, the limit notify.limits.max_active_alerts is %d", errActiveLimit, refused, active, maxActive)
-		n.logRepeats.Error("intake", "alerts refused", fmt.Errorf("%w: notify.limits.max_active_alerts is %d", errActiveLimit, maxActive), "refused", refused)
+		err := fmt.Errorf("%w: %d new alerts refused: %d alerts are firing, the limit notify.limits.max_active_alerts is %d", ErrActiveLimit, refused, active, maxActive)
+		n.logRepeats.Error("intake", "alerts refused", fmt.Errorf("%w: notify.limits.max_active_alerts is %d", ErrActiveLimit, maxActive), "refused", refused)
 		errs = append(errs, err)
 	} else if len(alerts) > 0 {
 		n.logRepeats.OK("intake", "")
