@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -102,6 +101,7 @@ func (n *Notifier) Routes() []web.Route {
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
@@ -116,7 +116,7 @@ func v1Error(w http.ResponseWriter, err error) {
 	code := errCode(err)
 	typ := "internal"
 	switch code {
-	case http.StatusBadRequest:
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		typ = "bad_data"
 	case http.StatusNotFound:
 		typ = "not_found"
@@ -128,8 +128,18 @@ func v1OK(w http.ResponseWriter, data any) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "data": data})
 }
 
+// errBodyTooLarge and errTooManyAlerts are requests over a limit (413).
+var (
+	errBodyTooLarge  = errors.New("request body too large")
+	errTooManyAlerts = errors.New("too many alerts")
+)
+
 func errCode(err error) int {
 	switch {
+	case errors.Is(err, errBodyTooLarge), errors.Is(err, errTooManyAlerts):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrActiveLimit):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, errNotFound):
@@ -138,12 +148,66 @@ func errCode(err error) int {
 	return http.StatusInternalServerError
 }
 
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 4<<20))
+// decodeBody decodes a JSON body of at most limits.max_request_size bytes.
+func (n *Notifier) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	size := int64(n.config().cfg.Limits.MaxRequestSize)
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, size))
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: invalid JSON body: %v", errBadRequest, err)
+		return bodyError(err, size)
 	}
 	return nil
+}
+
+// bodyError explains a body that could not be read: over the size cap
+// (413, naming it) or not JSON (400). The JSON error's text is written
+// JSON-encoded, never raw.
+func bodyError(err error, size int64) error {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return fmt.Errorf("%w: the limit notify.limits.max_request_size is %d bytes", errBodyTooLarge, size)
+	}
+	return fmt.Errorf("%w: invalid JSON body: %v", errBadRequest, err)
+}
+
+// decodeAlerts reads an array of alerts, one at a time, keeping at most
+// limits.max_alerts_per_request of them: a larger request is refused
+// whole, after counting its alerts without keeping them.
+func (n *Notifier) decodeAlerts(w http.ResponseWriter, r *http.Request) (alerts []Alert, count int, err error) {
+	lim := n.config().cfg.Limits
+	size := int64(lim.MaxRequestSize)
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, size))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, count, bodyError(err, size)
+	}
+	if tok == nil {
+		return nil, 0, nil // null: no alerts
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, 0, fmt.Errorf("%w: invalid JSON body: want an array of alerts", errBadRequest)
+	}
+	for dec.More() {
+		count++
+		if count > lim.MaxAlertsPerRequest {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, count, bodyError(err, size)
+			}
+			continue
+		}
+		var a Alert
+		if err := dec.Decode(&a); err != nil {
+			return nil, count, bodyError(err, size)
+		}
+		alerts = append(alerts, a)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, count, bodyError(err, size)
+	}
+	if count > lim.MaxAlertsPerRequest {
+		return nil, count, fmt.Errorf("%w: %d in one request, the limit notify.limits.max_alerts_per_request is %d", errTooManyAlerts, count, lim.MaxAlertsPerRequest)
+	}
+	return alerts, count, nil
 }
 
 func (n *Notifier) getAlerts(w http.ResponseWriter, r *http.Request) {
@@ -174,21 +238,33 @@ func (n *Notifier) getAlerts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Notifier) postAlerts(w http.ResponseWriter, r *http.Request) {
-	var alerts []Alert
-	if err := decodeBody(r, &alerts); err != nil {
+	alerts, count, err := n.decodeAlerts(w, r)
+	if err != nil {
+		reason, c := rejectInvalid, 1
+		switch {
+		case errors.Is(err, errBodyTooLarge):
+			reason = rejectBodySize
+		case errors.Is(err, errTooManyAlerts):
+			reason, c = rejectPerRequest, count
+		}
+		n.metrics.rejected.WithLabelValues(reason).Add(float64(c))
 		v2Error(w, err)
 		return
 	}
 	for i, a := range alerts {
 		for k := range a.Labels {
 			if !labelNameRE.MatchString(k) {
+				n.metrics.rejected.WithLabelValues(rejectInvalid).Inc()
 				v2Error(w, fmt.Errorf("%w: alert %d: invalid label name %q", errBadRequest, i, k))
 				return
 			}
 		}
 	}
 	if err := n.Put(r.Context(), alerts...); err != nil {
-		v2Error(w, fmt.Errorf("%w: %v", errBadRequest, err))
+		if !errors.Is(err, ErrActiveLimit) {
+			err = fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		v2Error(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -233,7 +309,7 @@ func silenceHas(s Silence, filter Matchers) bool {
 
 func (n *Notifier) postSilence(w http.ResponseWriter, r *http.Request) {
 	var s Silence
-	if err := decodeBody(r, &s); err != nil {
+	if err := n.decodeBody(w, r, &s); err != nil {
 		v2Error(w, err)
 		return
 	}
@@ -338,7 +414,7 @@ func (n *Notifier) postAck(w http.ResponseWriter, r *http.Request) {
 	}
 	var req AckRequest
 	if r.ContentLength != 0 {
-		if err := decodeBody(r, &req); err != nil {
+		if err := n.decodeBody(w, r, &req); err != nil {
 			v1Error(w, err)
 			return
 		}

@@ -30,8 +30,11 @@ type Config struct {
 	Retention config.Duration `yaml:"retention"`
 	// RetentionSize caps the TSDB's size on disk ("10GB", "512MB"); 0 is unlimited.
 	RetentionSize Bytes `yaml:"retention_size"`
-	// StateRetention is how long alert history, delivered notifications and
-	// probe history are kept in SQLite (default 90d).
+	// StateRetention is the longest anything is kept in the state database
+	// (default 90d): Maintenance deletes expired silences, notification log
+	// entries of gone groups, expired acknowledgements and thread references
+	// older than it, and caps the components' own, shorter knobs
+	// (rules.history_retention, notify.delivery.retention).
 	StateRetention config.Duration `yaml:"state_retention"`
 }
 
