@@ -1,0 +1,129 @@
+package heartbeat
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// migrations are the heartbeat component's tables in the state database.
+// Released migrations are never edited, only appended to.
+var migrations = []string{
+	`CREATE TABLE heartbeat_tokens (
+		name TEXT PRIMARY KEY,
+		token TEXT NOT NULL UNIQUE,
+		created_at_ms INTEGER NOT NULL
+	);
+	CREATE TABLE heartbeat_pings (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		name TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		at_ms INTEGER NOT NULL,
+		exit_code INTEGER,
+		duration_ms INTEGER,
+		body TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX heartbeat_pings_name_id ON heartbeat_pings (name, id);`,
+}
+
+// keepPings is how many pings per heartbeat the database keeps.
+const keepPings = 1000
+
+// store keeps tokens and pings in SQLite.
+type store struct{ db *sql.DB }
+
+// newToken returns 24 random bytes, base64url: 32 characters, 192 bits.
+func newToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// token returns name's token and creation time, creating them the first
+// time name is seen.
+func (s store) token(ctx context.Context, name string, now time.Time) (string, time.Time, error) {
+	var tok string
+	var ms int64
+	err := s.db.QueryRowContext(ctx, `SELECT token, created_at_ms FROM heartbeat_tokens WHERE name = ?`, name).Scan(&tok, &ms)
+	if err == nil {
+		return tok, time.UnixMilli(ms), nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, fmt.Errorf("heartbeat %s: read token: %w", name, err)
+	}
+	if tok, err = newToken(); err != nil {
+		return "", time.Time{}, err
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO heartbeat_tokens (name, token, created_at_ms) VALUES (?, ?, ?)`,
+		name, tok, now.UnixMilli()); err != nil {
+		return "", time.Time{}, fmt.Errorf("heartbeat %s: store token: %w", name, err)
+	}
+	return tok, time.UnixMilli(now.UnixMilli()), nil
+}
+
+// load restores a heartbeat's state from its pings.
+func (s store) load(ctx context.Context, name string, created time.Time) (state, error) {
+	st := state{created: created}
+	for _, k := range []struct {
+		kind Kind
+		dst  *time.Time
+	}{{KindStart, &st.lastStart}, {KindSuccess, &st.lastSuccess}, {KindFail, &st.lastFail}} {
+		var ms sql.NullInt64
+		if err := s.db.QueryRowContext(ctx, `SELECT MAX(at_ms) FROM heartbeat_pings WHERE name = ? AND kind = ?`,
+			name, string(k.kind)).Scan(&ms); err != nil {
+			return st, fmt.Errorf("heartbeat %s: load pings: %w", name, err)
+		}
+		if ms.Valid {
+			*k.dst = time.UnixMilli(ms.Int64)
+		}
+	}
+	var p ping
+	var kind string
+	var ms int64
+	var code, dur sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT kind, at_ms, exit_code, duration_ms, body FROM heartbeat_pings
+		WHERE name = ? AND kind != 'start' ORDER BY id DESC LIMIT 1`, name).Scan(&kind, &ms, &code, &dur, &p.Body)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return st, nil
+	case err != nil:
+		return st, fmt.Errorf("heartbeat %s: load last ping: %w", name, err)
+	}
+	p.Kind, p.At = Kind(kind), time.UnixMilli(ms)
+	if code.Valid {
+		c := int(code.Int64)
+		p.ExitCode = &c
+	}
+	if dur.Valid {
+		d := time.Duration(dur.Int64) * time.Millisecond
+		p.Duration = &d
+	}
+	st.last = &p
+	return st, nil
+}
+
+// insert records a ping and drops the oldest beyond keepPings.
+func (s store) insert(ctx context.Context, name string, p ping) error {
+	var code, dur sql.NullInt64
+	if p.ExitCode != nil {
+		code = sql.NullInt64{Int64: int64(*p.ExitCode), Valid: true}
+	}
+	if p.Duration != nil {
+		dur = sql.NullInt64{Int64: p.Duration.Milliseconds(), Valid: true}
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO heartbeat_pings (name, kind, at_ms, exit_code, duration_ms, body)
+		VALUES (?, ?, ?, ?, ?, ?)`, name, string(p.Kind), p.At.UnixMilli(), code, dur, p.Body); err != nil {
+		return fmt.Errorf("heartbeat %s: record ping: %w", name, err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM heartbeat_pings WHERE name = ? AND id < (
+		SELECT id FROM heartbeat_pings WHERE name = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`, name, name, keepPings-1); err != nil {
+		return fmt.Errorf("heartbeat %s: prune pings: %w", name, err)
+	}
+	return nil
+}
