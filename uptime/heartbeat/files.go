@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,7 +22,11 @@ type fileStat struct {
 // matches, newest first. Directories are skipped; an unreadable match is
 // returned as an error alongside the files that could be read.
 func checkFiles(root, pattern string) ([]fileStat, error) {
-	matches, err := filepath.Glob(filepath.Join(root, strings.TrimPrefix(pattern, "/")))
+	full := filepath.Join(root, strings.TrimPrefix(pattern, "/"))
+	if r := filepath.Clean(root); r != "/" && !strings.HasPrefix(full, r+"/") {
+		return nil, fmt.Errorf("path %s leaves the root path %s", pattern, root)
+	}
+	matches, err := filepath.Glob(full)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +56,7 @@ func checkFiles(root, pattern string) ([]fileStat, error) {
 
 // collectFile reports one file check. A match that cannot be stat'ed is
 // logged once (until the error changes) and left out.
-func (h *Heartbeats) collectFile(ch chan<- prometheus.Metric, f FileConfig, _ time.Time) {
+func (h *Heartbeats) collectFile(ch chan<- prometheus.Metric, f FileConfig) {
 	d := &h.descs
 	files, err := checkFiles(h.rootPath, f.Path)
 	h.logFileError(f.Name, err)

@@ -53,7 +53,7 @@ func (h *Heartbeats) Collect(ch chan<- prometheus.Metric) {
 	files := h.cfg.Files
 	h.mu.Unlock()
 	for _, f := range files {
-		h.collectFile(ch, f, now)
+		h.collectFile(ch, f)
 	}
 }
 
