@@ -61,8 +61,12 @@ func (h *Heartbeats) collectFile(ch chan<- prometheus.Metric, f FileConfig) {
 	files, err := checkFiles(h.rootPath, f.Path)
 	h.logFileError(f.Name, err)
 	ch <- gauge(d.fileCount, float64(len(files)), f.Name)
-	ch <- gauge(d.fileMaxAge, f.MaxAge.D().Seconds(), f.Name)
-	ch <- gauge(d.fileMinSize, float64(f.MinSize), f.Name)
+	if f.MaxAge > 0 { // absent when not checked, so that rules need no literal
+		ch <- gauge(d.fileMaxAge, f.MaxAge.D().Seconds(), f.Name)
+	}
+	if f.MinSize > 0 {
+		ch <- gauge(d.fileMinSize, float64(f.MinSize), f.Name)
+	}
 	if len(files) > 0 {
 		ch <- gauge(d.fileMtime, seconds(files[0].mtime), f.Name)
 		ch <- gauge(d.fileSize, float64(files[0].size), f.Name)

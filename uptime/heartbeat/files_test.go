@@ -74,7 +74,8 @@ func TestFileChecks(t *testing.T) {
 		{"good", "vigie_file_previous_size_bytes", 4000, true},
 		{"none", "vigie_file_count", 0, true},
 		{"none", "vigie_file_newest_mtime_seconds", 0, false},
-		{"none", "vigie_file_min_size_bytes", 0, true},
+		{"none", "vigie_file_min_size_bytes", 0, false},
+		{"none", "vigie_file_max_age_seconds", 26 * 3600, true},
 	} {
 		v, ok := f.metric(t, c.metric, map[string]string{"name": c.check})
 		if ok != c.present || v != c.want {

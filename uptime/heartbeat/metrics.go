@@ -32,8 +32,8 @@ func newDescs() descs {
 		fileSize:     d("vigie_file_newest_size_bytes", "Size of the newest file matching the check's glob.", n...),
 		filePrevSize: d("vigie_file_previous_size_bytes", "Size of the second newest matching file (the previous backup).", n...),
 		fileCount:    d("vigie_file_count", "Number of files matching the check's glob.", n...),
-		fileMaxAge:   d("vigie_file_max_age_seconds", "The check's configured max_age (0: not checked).", n...),
-		fileMinSize:  d("vigie_file_min_size_bytes", "The check's configured min_size (0: not checked).", n...),
+		fileMaxAge:   d("vigie_file_max_age_seconds", "The check's configured max_age (absent when not set).", n...),
+		fileMinSize:  d("vigie_file_min_size_bytes", "The check's configured min_size (absent when not set).", n...),
 	}
 }
 
