@@ -129,8 +129,11 @@ func (o *JobOptions) run(ctx context.Context, out *tail) (int, error) {
 	return 127, fmt.Errorf("job run: start %s: %w", o.Command[0], err)
 }
 
-// findPingURL looks the heartbeat up in GET /api/v1/heartbeats.
-func (o *JobOptions) findPingURL(ctx context.Context) (string, error) {
+// FetchHeartbeats lists vigie's heartbeats through GET /api/v1/heartbeats
+// (for `vigie job run` and a listing command); o's URL, Token, Client,
+// Tries and Backoff apply.
+func FetchHeartbeats(ctx context.Context, o JobOptions) ([]Info, error) {
+	o.defaults()
 	var list struct {
 		Data []Info `json:"data"`
 	}
@@ -153,9 +156,18 @@ func (o *JobOptions) findPingURL(ctx context.Context) (string, error) {
 		return false, json.NewDecoder(resp.Body).Decode(&list)
 	})
 	if err != nil {
-		return "", fmt.Errorf("job run: find heartbeat %s at %s: %w", o.Name, o.URL, err)
+		return nil, fmt.Errorf("list heartbeats at %s: %w", o.URL, err)
 	}
-	for _, in := range list.Data {
+	return list.Data, nil
+}
+
+// findPingURL looks the heartbeat up in vigie's listing.
+func (o *JobOptions) findPingURL(ctx context.Context) (string, error) {
+	list, err := FetchHeartbeats(ctx, *o)
+	if err != nil {
+		return "", fmt.Errorf("job run: find heartbeat %s: %w", o.Name, err)
+	}
+	for _, in := range list {
 		if in.Name == o.Name {
 			return in.PingURL, nil
 		}
