@@ -14,40 +14,8 @@ import (
 // A backup directory (under the root path) with a stale file, a fresh
 // empty one and a fresh good one.
 func TestFileChecks(t *testing.T) {
-	root := t.TempDir()
 	now := time.Date(2026, 5, 4, 4, 0, 0, 0, time.UTC)
-	write := func(rel string, size int, age time.Duration) {
-		t.Helper()
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		mt := now.Add(-age)
-		if err := os.Chtimes(p, mt, mt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("backup/stale/db-0501.dump", 5000, 72*time.Hour)
-	write("backup/stale/db-0430.dump", 5000, 96*time.Hour)
-	write("backup/empty/db-0503.dump", 4000, 25*time.Hour)
-	write("backup/empty/db-0504.dump", 0, time.Hour)
-	write("backup/good/db-0503.dump", 4000, 25*time.Hour)
-	write("backup/good/db-0504.dump", 4100, time.Hour)
-	write("backup/good/notes.txt", 10, 0)
-	if err := os.MkdirAll(filepath.Join(root, "backup/good/old.dump"), 0o755); err != nil { // a directory is not a backup
-		t.Fatal(err)
-	}
-
-	day := dur(26 * time.Hour)
-	cfg := Config{Files: []FileConfig{
-		{Name: "stale", Path: "/backup/stale/*.dump", MaxAge: day, MinSize: 1000},
-		{Name: "empty", Path: "/backup/empty/*.dump", MaxAge: day, MinSize: 1000},
-		{Name: "good", Path: "/backup/good/*.dump", MaxAge: day, MinSize: 1000},
-		{Name: "none", Path: "/backup/none/*.dump", MaxAge: day},
-	}}
+	root, cfg := backupTree(t, now)
 	reg := prometheus.NewPedanticRegistry()
 	_, err := New(context.Background(), Options{Config: cfg, StateDB: openState(t, t.TempDir()), RootPath: root,
 		Registerer: reg, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
@@ -86,4 +54,45 @@ func TestFileChecks(t *testing.T) {
 	if files, err := checkFiles(root, "/backup/good/../../../*"); err == nil || len(files) != 0 {
 		t.Errorf("escaped the root: %v %v", files, err)
 	}
+}
+
+// backupTree writes, under a new root, backup directories with a stale
+// file, a fresh empty one and a fresh good one, and returns file checks
+// of them (and of a directory with no file).
+func backupTree(t *testing.T, now time.Time) (string, Config) {
+	t.Helper()
+	root := t.TempDir()
+	write := func(rel string, size int, age time.Duration) {
+		t.Helper()
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mt := now.Add(-age)
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("backup/stale/db-0501.dump", 5000, 72*time.Hour)
+	write("backup/stale/db-0430.dump", 5000, 96*time.Hour)
+	write("backup/empty/db-0503.dump", 4000, 25*time.Hour)
+	write("backup/empty/db-0504.dump", 0, time.Hour)
+	write("backup/good/db-0503.dump", 4000, 25*time.Hour)
+	write("backup/good/db-0504.dump", 4100, time.Hour)
+	write("backup/good/notes.txt", 10, 0)
+	if err := os.MkdirAll(filepath.Join(root, "backup/good/old.dump"), 0o755); err != nil { // a directory is not a backup
+		t.Fatal(err)
+	}
+
+	day := dur(26 * time.Hour)
+	cfg := Config{Files: []FileConfig{
+		{Name: "stale", Path: "/backup/stale/*.dump", MaxAge: day, MinSize: 1000},
+		{Name: "empty", Path: "/backup/empty/*.dump", MaxAge: day, MinSize: 1000},
+		{Name: "good", Path: "/backup/good/*.dump", MaxAge: day, MinSize: 1000},
+		{Name: "none", Path: "/backup/none/*.dump", MaxAge: day},
+	}}
+	return root, cfg
 }

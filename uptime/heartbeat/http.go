@@ -159,6 +159,7 @@ type Info struct {
 	Name                string             `json:"name"`
 	PingURL             string             `json:"ping_url"`
 	Status              Status             `json:"status"`
+	Failed              bool               `json:"failed"` // the last finished run failed (vigie_heartbeat_failed)
 	Period              string             `json:"period,omitempty"`
 	Schedule            string             `json:"schedule,omitempty"`
 	Timezone            string             `json:"timezone,omitempty"`
@@ -188,7 +189,7 @@ func (h *Heartbeats) List(base string) []Info {
 func (b *beat) info(base string, now time.Time) Info {
 	e := evaluate(b.timing, &b.st, now)
 	in := Info{
-		Name: b.cfg.Name, PingURL: base + "/ping/" + b.token, Status: e.Status,
+		Name: b.cfg.Name, PingURL: base + "/ping/" + b.token, Status: e.Status, Failed: e.Failed,
 		Schedule: b.cfg.Schedule, Timezone: b.cfg.Timezone, Grace: b.cfg.Grace.String(),
 		LastPings: map[Kind]time.Time{},
 	}
