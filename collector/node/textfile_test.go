@@ -2,6 +2,8 @@ package node
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 )
 
@@ -148,4 +151,39 @@ func TestTextfileLogsOnce(t *testing.T) {
 	if n := strings.Count(logs.String(), "level=ERROR"); n != 2 {
 		t.Errorf("logged %d times, want twice:\n%s", n, logs.String())
 	}
+}
+
+// BenchmarkTextfile gathers a directory of 10 files of 1,000 series each.
+func BenchmarkTextfile(b *testing.B) {
+	dir := b.TempDir()
+	for f := range 10 {
+		var s strings.Builder
+		fmt.Fprintf(&s, "# HELP app_%d_requests_total Requests.\n# TYPE app_%d_requests_total counter\n", f, f)
+		for i := range 1000 {
+			fmt.Fprintf(&s, "app_%d_requests_total{path=\"/p%d\",code=\"200\"} %d\n", f, i, i*7)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("app%d.prom", f)), []byte(s.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.TextfileDirectory = dir
+	c, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch := make(chan prometheus.Metric, 1024)
+	done := make(chan struct{})
+	go func() {
+		for range ch {
+		}
+		close(done)
+	}()
+	for b.Loop() {
+		if err := c.updateTextfile(context.Background(), ch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	close(ch)
+	<-done
 }

@@ -71,7 +71,7 @@ type fixture struct {
 	db   *storage.State
 }
 
-func openState(t *testing.T, dir string) *storage.State {
+func openState(t testing.TB, dir string) *storage.State {
 	t.Helper()
 	db, err := storage.OpenState(context.Background(), filepath.Join(dir, "state.db"))
 	if err != nil {
@@ -80,6 +80,8 @@ func openState(t *testing.T, dir string) *storage.State {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+func openStateB(b *testing.B) *storage.State { return openState(b, b.TempDir()) }
 
 // newFixture runs Heartbeats with cfg behind a real HTTP server.
 func newFixture(t *testing.T, cfg Config, start time.Time) *fixture {
