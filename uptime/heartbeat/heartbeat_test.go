@@ -492,3 +492,24 @@ func TestListExternalURL(t *testing.T) {
 		}
 	}
 }
+
+// Pings in the same millisecond are ordered by arrival, and a run under
+// way is still under way after a restart.
+func TestRunningByArrival(t *testing.T) {
+	cfg := Config{Heartbeats: []HeartbeatConfig{{Name: "j", Period: dur(time.Hour)}}}
+	f := newFixture(t, cfg, t0)
+	url := f.pingURL(t, "j")
+	for _, s := range []struct {
+		ping string
+		want Status
+	}{{"/start", StatusRunning}, {"/0", StatusUp}, {"/start", StatusRunning}, {"/fail", StatusFailed}, {"/start", StatusRunning}} {
+		do(t, "POST", url+s.ping, "")
+		if got := f.info(t, "j").Status; got != s.want {
+			t.Errorf("after %s in the same millisecond: %s, want %s", s.ping, got, s.want)
+		}
+	}
+	f.open(t, cfg)
+	if in := f.info(t, "j"); in.Status != StatusRunning || !in.Failed {
+		t.Errorf("after restart: %+v", in)
+	}
+}

@@ -112,6 +112,10 @@ func (o *JobOptions) defaults() {
 // run runs the command, passing its output through and keeping the tail.
 func (o *JobOptions) run(ctx context.Context, out *tail) (int, error) {
 	cmd := exec.CommandContext(ctx, o.Command[0], o.Command[1:]...)
+	// Interrupted (ctx ends: SIGINT or SIGTERM to vigie job run), the
+	// command gets SIGTERM and 10 s to end before it is killed.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Stdin = o.Stdin
 	cmd.Stdout = io.MultiWriter(o.Stdout, out)
 	cmd.Stderr = io.MultiWriter(o.Stderr, out)

@@ -57,6 +57,29 @@ func TestRunJob(t *testing.T) {
 	if code != 128+15 || err != nil {
 		t.Errorf("killed: code %d, err %v", code, err)
 	}
+
+	// Interrupted: the command gets SIGTERM, and the end is still reported.
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	var stdout bytes.Buffer
+	go func() {
+		defer close(started)
+		defer cancel()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if f.h.List("")[0].Status == StatusRunning { // polled until the start ping is in
+				return
+			}
+		}
+	}()
+	code, err = RunJob(ctx, JobOptions{Name: "backup", URL: f.srv.URL, Stdout: &stdout, Stderr: &stdout, Stdin: strings.NewReader(""),
+		Command: []string{"sh", "-c", "trap 'echo terminated; exit 143' TERM; echo waiting; while :; do sleep 0.05; done"}})
+	<-started
+	if code != 143 || err != nil {
+		t.Errorf("interrupted: code %d, err %v, output %q", code, err, stdout.String())
+	}
+	if in := f.info(t, "backup"); in.Status != StatusFailed || *in.LastExitCode != 143 {
+		t.Errorf("after interrupt: %+v", in)
+	}
 }
 
 // The command runs, and keeps its exit code, when vigie is unreachable or

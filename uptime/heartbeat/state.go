@@ -49,19 +49,20 @@ type state struct {
 	created                          time.Time // first seen: the reference before any ping
 	lastStart, lastSuccess, lastFail time.Time
 	last                             *ping // last finishing ping (success or fail)
+	started                          bool  // the last ping to arrive was a start
 }
 
 func (s *state) apply(p ping) {
 	switch p.Kind {
 	case KindStart:
-		s.lastStart = p.At
+		s.lastStart, s.started = p.At, true
 		return
 	case KindSuccess:
 		s.lastSuccess = p.At
 	case KindFail:
 		s.lastFail = p.At
 	}
-	s.last = &p
+	s.last, s.started = &p, false
 }
 
 func (s *state) lastFinish() time.Time {
@@ -71,8 +72,9 @@ func (s *state) lastFinish() time.Time {
 	return s.lastSuccess
 }
 
-// running reports whether a start came after the last finish.
-func (s *state) running() bool { return !s.lastStart.IsZero() && s.lastStart.After(s.lastFinish()) }
+// running reports whether a start came after the last finish, by order
+// of arrival (a start and a finish can share a millisecond).
+func (s *state) running() bool { return s.started }
 
 // timing is when a heartbeat's job is expected.
 type timing struct {

@@ -83,11 +83,17 @@ func (s store) load(ctx context.Context, name string, created time.Time) (state,
 			*k.dst = time.UnixMilli(ms.Int64)
 		}
 	}
+	var lastKind string
+	err := s.db.QueryRowContext(ctx, `SELECT kind FROM heartbeat_pings WHERE name = ? ORDER BY id DESC LIMIT 1`, name).Scan(&lastKind)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("heartbeat %s: load last ping: %w", name, err)
+	}
+	st.started = lastKind == string(KindStart)
 	var p ping
 	var kind string
 	var ms int64
 	var code, dur sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT kind, at_ms, exit_code, duration_ms, body FROM heartbeat_pings
+	err = s.db.QueryRowContext(ctx, `SELECT kind, at_ms, exit_code, duration_ms, body FROM heartbeat_pings
 		WHERE name = ? AND kind != 'start' ORDER BY id DESC LIMIT 1`, name).Scan(&kind, &ms, &code, &dur, &p.Body)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
