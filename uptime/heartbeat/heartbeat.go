@@ -11,6 +11,7 @@ package heartbeat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -58,11 +59,12 @@ type Heartbeats struct {
 
 // beat is one heartbeat's configuration and state.
 type beat struct {
-	cfg    HeartbeatConfig
-	timing timing
-	token  string
-	st     state
-	status Status // at the last check, to log transitions once
+	cfg      HeartbeatConfig
+	timing   timing
+	token    string
+	st       state
+	status   Status    // last recorded status (heartbeat_transitions)
+	statusAt time.Time // when it began
 }
 
 // New opens the heartbeat tables, creates the tokens of new heartbeats and
@@ -131,7 +133,11 @@ func (h *Heartbeats) ApplyConfig(ctx context.Context, cfg Config) error {
 			if b.st, err = h.store.load(ctx, c.Name, created); err != nil {
 				return err
 			}
-			b.token = tok
+			tr, err := h.store.lastTransition(ctx, c.Name)
+			if err != nil {
+				return err
+			}
+			b.token, b.status, b.statusAt = tok, tr.Status, tr.At
 		}
 		beats[c.Name] = b
 	}
@@ -140,7 +146,7 @@ func (h *Heartbeats) ApplyConfig(ctx context.Context, cfg Config) error {
 	byToken := make(map[string]*beat, len(beats))
 	for name, b := range beats {
 		if o, ok := h.beats[name]; ok && b.token == "" { // kept: its state as of now
-			b.token, b.st, b.status = o.token, o.st, o.status
+			b.token, b.st, b.status, b.statusAt = o.token, o.st, o.status, o.statusAt
 		}
 		byToken[b.token] = b
 	}
@@ -148,35 +154,102 @@ func (h *Heartbeats) ApplyConfig(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// Run logs status changes and forgets idle rate limits until ctx ends.
+// Run records and logs status changes (every 15 s: a job going missing
+// is a change no ping announces), forgets idle rate limits and prunes old
+// history, until ctx ends.
 func (h *Heartbeats) Run(ctx context.Context) error {
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
+	var pruned time.Time
 	for {
+		now := h.now()
+		h.limiter.prune(now)
+		if err := h.observe(ctx, now, nil); err != nil {
+			h.logger.Warn("recording heartbeat status failed", "err", err)
+		}
+		if now.Sub(pruned) > time.Hour {
+			if err := h.store.pruneTransitions(ctx, now.Add(-keepTransitions)); err != nil {
+				h.logger.Warn("pruning heartbeat history failed", "err", err)
+			}
+			pruned = now
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			h.check(h.now())
 		}
 	}
 }
 
-// check logs each heartbeat whose status changed since the last check.
-func (h *Heartbeats) check(now time.Time) {
-	h.limiter.prune(now)
+// observe evaluates the heartbeats (or only one) as of now and records
+// and logs each change of status.
+func (h *Heartbeats) observe(ctx context.Context, now time.Time, only *beat) error {
+	type change struct {
+		name string
+		from Status
+		tr   Transition
+	}
+	var changes []change
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	for name, b := range h.beats {
+		if only != nil && b != only {
+			continue
+		}
 		e := evaluate(b.timing, &b.st, now)
 		if e.Status == b.status {
 			continue
 		}
-		if b.status != "" {
-			h.logger.Info("heartbeat status changed", "heartbeat", name, "from", b.status, "to", e.Status)
-		}
-		b.status = e.Status
+		tr := Transition{At: changedAt(e, b, now), Status: e.Status}
+		changes = append(changes, change{name, b.status, tr})
+		b.status, b.statusAt = tr.Status, tr.At
 	}
+	h.mu.Unlock()
+	var errs []error
+	for _, c := range changes {
+		if c.from != "" {
+			h.logger.Info("heartbeat status changed", "heartbeat", c.name, "from", c.from, "to", c.tr.Status)
+		}
+		if err := h.store.addTransition(ctx, c.name, c.tr); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// changedAt is when a heartbeat entered e's status: the deadline for
+// down, the due time for late, the start or the ping for the others;
+// never before the previous change, never after now.
+func changedAt(e evaluation, b *beat, now time.Time) time.Time {
+	at := now
+	switch e.Status {
+	case StatusDown:
+		at = e.Deadline
+	case StatusLate:
+		at = e.Due
+	case StatusOverrun:
+		at = b.st.lastStart.Add(b.timing.maxRuntime)
+	case StatusRunning:
+		at = b.st.lastStart
+	case StatusUp, StatusFailed:
+		at = b.st.last.At
+	}
+	if at.Before(b.statusAt) {
+		at = b.statusAt
+	}
+	if at.After(now) {
+		at = now
+	}
+	return at
+}
+
+// History returns heartbeat name's status changes in (from, to], preceded
+// by the status in effect at from, for the status page's bars. Statuses
+// are recorded as Run and pings find them.
+func (h *Heartbeats) History(ctx context.Context, name string, from, to time.Time) ([]Transition, error) {
+	if err := h.observe(ctx, h.now(), nil); err != nil {
+		return nil, err
+	}
+	return h.store.transitions(ctx, name, from, to)
 }
 
 // LastOutput returns the output tail and exit code that came with the
@@ -222,5 +295,8 @@ func (h *Heartbeats) record(ctx context.Context, token string, p ping) (string, 
 	h.mu.Lock()
 	b.st.apply(p)
 	h.mu.Unlock()
+	if err := h.observe(ctx, p.At, b); err != nil {
+		h.logger.Warn("recording heartbeat status failed", "heartbeat", name, "err", err)
+	}
 	return name, nil
 }

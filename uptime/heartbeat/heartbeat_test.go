@@ -414,7 +414,9 @@ func TestUnknownTokenRateLimitAndLogs(t *testing.T) {
 	if code := do(t, "GET", good, ""); code != 200 {
 		t.Fatalf("good token after a minute: %d", code)
 	}
-	f.h.check(f.clk.now())
+	if err := f.h.observe(context.Background(), f.clk.now(), nil); err != nil {
+		t.Fatal(err)
+	}
 	logs := f.logs.String()
 	if strings.Contains(logs, token) || strings.Contains(logs, "not-the-token") {
 		t.Errorf("a token reached the logs:\n%s", logs)
@@ -511,5 +513,45 @@ func TestRunningByArrival(t *testing.T) {
 	f.open(t, cfg)
 	if in := f.info(t, "j"); in.Status != StatusRunning || !in.Failed {
 		t.Errorf("after restart: %+v", in)
+	}
+}
+
+// The status history records when each status began: the deadline for
+// down, the ping for up; a restart neither loses nor repeats it.
+func TestHistory(t *testing.T) {
+	cfg := Config{Heartbeats: []HeartbeatConfig{{Name: "sync", Period: dur(time.Minute), Grace: dur(30 * time.Second)}}}
+	f := newFixture(t, cfg, t0)
+	ctx := context.Background()
+	url := f.pingURL(t, "sync")
+	observe := func(at time.Duration) {
+		t.Helper()
+		f.clk.set(t0.Add(at))
+		if err := f.h.observe(ctx, f.clk.now(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	observe(0)
+	observe(5 * time.Minute) // missed the 1m30s deadline, seen late
+	f.clk.set(t0.Add(6 * time.Minute))
+	do(t, "GET", url, "")
+	observe(6*time.Minute + 15*time.Second)
+
+	f.open(t, cfg) // restart
+	observe(6*time.Minute + 30*time.Second)
+	observe(7*time.Minute + 10*time.Second) // late from 7m
+	hist, err := f.h.History(ctx, "sync", t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tr := range hist {
+		got = append(got, tr.At.Sub(t0).String()+" "+string(tr.Status))
+	}
+	if g, w := strings.Join(got, ", "), "0s new, 1m30s down, 6m0s up, 7m0s late"; g != w {
+		t.Errorf("history %s, want %s", g, w)
+	}
+	hist, _ = f.h.History(ctx, "sync", t0.Add(2*time.Minute), t0.Add(time.Hour))
+	if len(hist) != 3 || hist[0].Status != StatusDown {
+		t.Errorf("history from 2m starts with the status then: %v", hist)
 	}
 }

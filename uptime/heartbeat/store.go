@@ -28,7 +28,18 @@ var migrations = []string{
 		body TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX heartbeat_pings_name_id ON heartbeat_pings (name, id);`,
+	`CREATE TABLE heartbeat_transitions (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		name TEXT NOT NULL,
+		at_ms INTEGER NOT NULL,
+		status TEXT NOT NULL
+	);
+	CREATE INDEX heartbeat_transitions_name_at ON heartbeat_transitions (name, at_ms);`,
 }
+
+// keepTransitions is how long status changes are kept (the status page
+// shows 90 days).
+const keepTransitions = 100 * 24 * time.Hour
 
 // keepPings is how many pings per heartbeat the database keeps.
 const keepPings = 1000
@@ -130,6 +141,69 @@ func (s store) insert(ctx context.Context, name string, p ping) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM heartbeat_pings WHERE name = ? AND id < (
 		SELECT id FROM heartbeat_pings WHERE name = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`, name, name, keepPings-1); err != nil {
 		return fmt.Errorf("heartbeat %s: prune pings: %w", name, err)
+	}
+	return nil
+}
+
+// Transition is a heartbeat's change of status.
+type Transition struct {
+	At     time.Time `json:"at"`
+	Status Status    `json:"status"`
+}
+
+// lastTransition returns name's last recorded status change.
+func (s store) lastTransition(ctx context.Context, name string) (Transition, error) {
+	var tr Transition
+	var ms int64
+	var st string
+	err := s.db.QueryRowContext(ctx, `SELECT at_ms, status FROM heartbeat_transitions WHERE name = ? ORDER BY id DESC LIMIT 1`, name).Scan(&ms, &st)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return tr, nil
+	case err != nil:
+		return tr, fmt.Errorf("heartbeat %s: load last status: %w", name, err)
+	}
+	return Transition{At: time.UnixMilli(ms), Status: Status(st)}, nil
+}
+
+func (s store) addTransition(ctx context.Context, name string, tr Transition) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO heartbeat_transitions (name, at_ms, status) VALUES (?, ?, ?)`,
+		name, tr.At.UnixMilli(), string(tr.Status)); err != nil {
+		return fmt.Errorf("heartbeat %s: record status: %w", name, err)
+	}
+	return nil
+}
+
+// transitions returns name's changes in (from, to], preceded by the one
+// in effect at from (if any).
+func (s store) transitions(ctx context.Context, name string, from, to time.Time) ([]Transition, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT at_ms, status FROM (
+			SELECT id, at_ms, status FROM (SELECT id, at_ms, status FROM heartbeat_transitions
+				WHERE name = ? AND at_ms <= ? ORDER BY at_ms DESC, id DESC LIMIT 1)
+			UNION ALL
+			SELECT id, at_ms, status FROM heartbeat_transitions WHERE name = ? AND at_ms > ? AND at_ms <= ?
+		) ORDER BY at_ms, id`, name, from.UnixMilli(), name, from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat %s: read history: %w", name, err)
+	}
+	defer rows.Close()
+	var out []Transition
+	for rows.Next() {
+		var ms int64
+		var st string
+		if err := rows.Scan(&ms, &st); err != nil {
+			return nil, fmt.Errorf("heartbeat %s: read history: %w", name, err)
+		}
+		out = append(out, Transition{At: time.UnixMilli(ms), Status: Status(st)})
+	}
+	return out, rows.Err()
+}
+
+func (s store) pruneTransitions(ctx context.Context, before time.Time) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM heartbeat_transitions WHERE at_ms < ? AND id NOT IN (
+		SELECT MAX(id) FROM heartbeat_transitions GROUP BY name)`, before.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("heartbeat: prune history: %w", err)
 	}
 	return nil
 }
