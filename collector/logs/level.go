@@ -25,10 +25,8 @@ func DetectLevel(line string) logs.Level {
 			}
 		}
 	}
-	for _, k := range logfmtKeys {
-		if l, ok := logfmtLevel(line, k); ok {
-			return l
-		}
+	if l, ok := logfmtLevel(line); ok {
+		return l
 	}
 	if l, ok := klogLevel(line); ok {
 		return l
@@ -37,8 +35,7 @@ func DetectLevel(line string) logs.Level {
 }
 
 var (
-	jsonKeys   = []string{`"level"`, `"lvl"`, `"severity"`, `"log.level"`}
-	logfmtKeys = []string{"level=", "lvl="}
+	jsonKeys = []string{`"level"`, `"lvl"`, `"severity"`, `"log.level"`}
 )
 
 func jsonLevel(line, key string) (logs.Level, bool) {
@@ -82,18 +79,35 @@ func jsonLevel(line, key string) (logs.Level, bool) {
 	return levelWord(s[:end], true)
 }
 
-func logfmtLevel(line, key string) (logs.Level, bool) {
-	i := strings.Index(line, key)
-	if i < 0 || i > 0 && line[i-1] != ' ' && line[i-1] != '\t' {
-		return 0, false
+// logfmtLevel finds level= or lvl= as a key: one scan for '=' signs,
+// fewer than a substring search per key.
+func logfmtLevel(line string) (logs.Level, bool) {
+	for off := 0; ; {
+		i := strings.IndexByte(line[off:], '=')
+		if i < 0 {
+			return 0, false
+		}
+		i += off
+		off = i + 1
+		var key int
+		switch {
+		case i >= 5 && line[i-5:i] == "level":
+			key = i - 5
+		case i >= 3 && line[i-3:i] == "lvl":
+			key = i - 3
+		default:
+			continue
+		}
+		if key > 0 && line[key-1] != ' ' && line[key-1] != '\t' {
+			continue
+		}
+		s := strings.TrimPrefix(line[i+1:], `"`)
+		end := strings.IndexAny(s, "\" \t")
+		if end < 0 {
+			end = len(s)
+		}
+		return levelWord(s[:end], true)
 	}
-	s := line[i+len(key):]
-	s = strings.TrimPrefix(s, `"`)
-	end := strings.IndexAny(s, "\" \t")
-	if end < 0 {
-		end = len(s)
-	}
-	return levelWord(s[:end], true)
 }
 
 // klogLevel reads glog/klog's Lmmdd prefix: "E1202 12:00:00.000000 ...".

@@ -74,12 +74,15 @@ func matchGoPanic(line string) (string, bool) {
 }
 
 func matchNode(line string) (string, bool) {
-	switch {
-	case strings.Contains(line, "UnhandledPromiseRejection"), strings.Contains(line, "unhandledRejection"):
+	// One scan per family: "UnhandledPromiseRejection", "unhandledRejection";
+	// "uncaughtException", "Uncaught TypeError".
+	if i := strings.Index(line, "nhandled"); i > 0 && (line[i-1] == 'U' || line[i-1] == 'u') {
 		return "unhandled_rejection", true
-	case strings.Contains(line, "uncaughtException"), strings.Contains(line, "Uncaught "):
+	}
+	if i := strings.Index(line, "ncaught"); i > 0 && (line[i-1] == 'U' || line[i-1] == 'u') {
 		return "uncaught_exception", true
-	case strings.HasPrefix(line, "Node.js v"): // the trailer of a crash report
+	}
+	if strings.HasPrefix(line, "Node.js v") { // the trailer of a crash report
 		return "crash", true
 	}
 	return "", false
@@ -96,6 +99,9 @@ func matchHTTP5xx(line string) (string, bool) {
 				return code, true
 			}
 		}
+	}
+	if len(line) == 0 || line[0] != '{' {
+		return "", false
 	}
 	for _, k := range []string{`"DownstreamStatus":`, `"status":`} {
 		if i := strings.Index(line, k); i >= 0 {
@@ -126,10 +132,8 @@ func digit(c byte) bool { return c >= '0' && c <= '9' }
 
 // matchOOM counts the kernel's "Killed process" line, one per kill.
 func matchOOM(line string) (string, bool) {
-	if strings.Contains(line, "ut of memory: Killed process") || strings.Contains(line, "ut of memory: Kill process") {
-		return "", true
-	}
-	return "", false
+	i := strings.Index(line, "ut of memory: Kill")
+	return "", i >= 0 && (strings.HasPrefix(line[i+18:], "ed process") || strings.HasPrefix(line[i+18:], " process"))
 }
 
 // UserPattern compiles a configured pattern; a regexp that is a plain
