@@ -85,6 +85,9 @@ type fileSource struct {
 }
 
 func newFileSource(store CursorStore, p *Pipeline, m *Metrics, logger *slog.Logger, now func() time.Time) *fileSource {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	return &fileSource{store: store, pipeline: p, m: m, logger: logger, now: now,
 		files: map[fileID]*tailedFile{}, buf: make([]byte, readBufSize)}
 }
