@@ -342,6 +342,11 @@ func (fs *fileSource) closeFile(ctx context.Context, tf *tailedFile) {
 
 func (fs *fileSource) drainAll(ctx context.Context, tf *tailedFile) {
 	fs.drain(ctx, tf)
+	if len(tf.partial) > 0 && !tf.skipping { // a last line without its newline
+		now := fs.now()
+		tf.join.add(tf.partial[:min(len(tf.partial), fs.maxLine)], now.UnixNano(), tf.off, now)
+		tf.partial = tf.partial[:0]
+	}
 	tf.join.flush()
 	fs.commit(ctx, tf)
 }

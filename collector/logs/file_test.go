@@ -271,3 +271,70 @@ func TestTailHelper(t *testing.T) {
 	}
 	_ = c.Run(context.Background()) // until killed
 }
+
+// TestFileEdgeCases: a new file, a line over the cap, invalid UTF-8, a
+// stack trace, a file that disappears; never fatal, each counted.
+func TestFileEdgeCases(t *testing.T) {
+	dir := t.TempDir()
+	store, err := logs.OpenStore(context.Background(), logs.StoreOptions{Path: filepath.Join(t.TempDir(), "logs.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	m := NewMetrics()
+	p, _ := NewPipeline(m, nil)
+	clock := time.Unix(1_800_000_000, 0)
+	fs := newFileSource(store, p, m, nil, func() time.Time { return clock })
+	t.Cleanup(fs.close)
+	cfg := fileConfig(filepath.Join(dir, "*.log"))
+	ctx := context.Background()
+	fs.poll(ctx, cfg) // nothing yet
+
+	a := filepath.Join(dir, "a.log")
+	content := "first\n" + strings.Repeat("x", 3000) + "\n" + "bad \xff\xfe utf8\n" +
+		"Exception in thread \"main\" java.lang.RuntimeException: boom\n\tat A.main(A.java:1)\n" +
+		"partial"
+	if err := os.WriteFile(a, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs.poll(ctx, cfg)
+	lines := func() []string {
+		q, _ := logs.ParseQuery(`{job="app"}`)
+		hits, _ := store.Select(ctx, logs.Selection{Matchers: q.Matchers, End: math.MaxInt64, Limit: 100, Forward: true}, nil)
+		var out []string
+		for _, h := range hits {
+			out = append(out, h.Line)
+		}
+		return out
+	}
+	// The stack trace waits for its flush timeout; "partial" for its newline.
+	got := lines()
+	if len(got) != 3 || got[0] != "first" || len(got[1]) != 1024 || got[2] != "bad \uFFFD utf8" {
+		t.Fatalf("after the first poll: %q", got)
+	}
+	clock = clock.Add(time.Second)
+	fs.poll(ctx, cfg)
+	if got = lines(); len(got) != 4 || got[3] != "Exception in thread \"main\" java.lang.RuntimeException: boom\n\tat A.main(A.java:1)" {
+		t.Fatalf("after the flush timeout: %q", got)
+	}
+	if v := testutil.ToFloat64(m.truncated); v != 1 {
+		t.Errorf("truncated = %v", v)
+	}
+	if v := testutil.ToFloat64(m.invalidUTF8); v != 1 {
+		t.Errorf("invalid UTF-8 = %v", v)
+	}
+	// The file goes away: its last line (even without a newline) is kept, its position forgotten.
+	if err := os.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	fs.poll(ctx, cfg)
+	if got = lines(); len(got) != 5 || got[4] != "partial" {
+		t.Fatalf("after removal: %q", got)
+	}
+	if v := testutil.ToFloat64(m.fileEvents.WithLabelValues("removed")); v != 1 {
+		t.Errorf("removed = %v", v)
+	}
+	if cur, _ := store.Cursors(ctx, cursorPrefix); len(cur) != 0 {
+		t.Errorf("positions left: %v", cur)
+	}
+}
