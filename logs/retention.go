@@ -3,6 +3,7 @@ package logs
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -32,7 +33,7 @@ func (s *Store) EnforceRetention(ctx context.Context) error {
 	r := s.retention
 	s.mu.RUnlock()
 	if r.MaxAge > 0 {
-		if err := s.deleteOlder(ctx, s.now().Add(-r.MaxAge.D()).UnixNano()); err != nil {
+		if _, err := s.deleteOlder(ctx, s.now().Add(-r.MaxAge.D()).UnixNano(), "age"); err != nil {
 			return err
 		}
 	}
@@ -40,10 +41,13 @@ func (s *Store) EnforceRetention(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for r.MaxSize > 0 && used > int64(r.MaxSize) {
-		n, err := s.deleteOldest(ctx, used, int64(r.MaxSize))
-		if err != nil || n == 0 {
+	for try := 0; r.MaxSize > 0 && used > int64(r.MaxSize) && try < 64; try++ {
+		n, err := s.deleteOldest(ctx, used, int64(r.MaxSize), try)
+		if err != nil {
 			return err
+		}
+		if n > 0 {
+			try = -1
 		}
 		if used, err = s.UsedBytes(ctx); err != nil {
 			return err
@@ -65,7 +69,7 @@ func (s *Store) UsedBytes(ctx context.Context) (int64, error) {
 	return (pages - free) * size, nil
 }
 
-func (s *Store) deleteOlder(ctx context.Context, cutoff int64) error {
+func (s *Store) deleteOlder(ctx context.Context, cutoff int64, reason string) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var total int64
@@ -75,20 +79,20 @@ func (s *Store) deleteOlder(ctx context.Context, cutoff int64) error {
 		}
 		res, err := s.db.ExecContext(ctx, `DELETE FROM log_lines WHERE stream_id = ? AND ts < ?`, id, cutoff)
 		if err != nil {
-			return fmt.Errorf("log store: age retention: %w", err)
+			return total, fmt.Errorf("log store: %s retention: %w", reason, err)
 		}
 		n, _ := res.RowsAffected()
 		total += n
 		st.first = cutoff
 		if st.last < cutoff {
 			if _, err := s.db.ExecContext(ctx, `DELETE FROM log_streams WHERE id = ?`, id); err != nil {
-				return fmt.Errorf("log store: age retention: %w", err)
+				return total, fmt.Errorf("log store: %s retention: %w", reason, err)
 			}
 			s.forget(st)
 		}
 	}
-	s.deleted.WithLabelValues("age").Add(float64(total))
-	return nil
+	s.deleted.WithLabelValues(reason).Add(float64(total))
+	return total, nil
 }
 
 // forget drops st from the in-memory index; s.mu held.
@@ -104,24 +108,20 @@ func (s *Store) forget(st *stream) {
 	delete(s.byID, st.id)
 }
 
-// deleteOldest removes the oldest rows (by insertion order), about the
-// share of rows that brings used under 90% of max.
-func (s *Store) deleteOldest(ctx context.Context, used, maxSize int64) (int64, error) {
-	var lo, hi int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MIN(rowid), 0), COALESCE(MAX(rowid), 0) FROM log_lines`).Scan(&lo, &hi); err != nil {
-		return 0, fmt.Errorf("log store: size retention: %w", err)
+// deleteOldest removes the oldest part of the time span covered, about
+// the share that brings used under 90% of max (doubled at each try that
+// deleted nothing).
+func (s *Store) deleteOldest(ctx context.Context, used, maxSize int64, try int) (int64, error) {
+	s.mu.RLock()
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, st := range s.byID {
+		lo, hi = min(lo, st.first), max(hi, st.last)
 	}
-	rows := hi - lo + 1
-	if hi == 0 || rows <= 0 {
+	s.mu.RUnlock()
+	if hi < lo {
 		return 0, nil
 	}
-	n := rows * (used - maxSize*9/10) / used
-	n = max(n, 1000)
-	res, err := s.db.ExecContext(ctx, `DELETE FROM log_lines WHERE rowid < ?`, lo+n)
-	if err != nil {
-		return 0, fmt.Errorf("log store: size retention: %w", err)
-	}
-	deleted, _ := res.RowsAffected()
-	s.deleted.WithLabelValues("size").Add(float64(deleted))
-	return deleted, nil
+	frac := float64(used-maxSize*9/10) / float64(used) * float64(int64(1)<<min(try, 20))
+	cutoff := lo + int64(float64(hi-lo)*min(frac, 1)) + 1
+	return s.deleteOlder(ctx, cutoff, "size")
 }

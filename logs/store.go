@@ -20,10 +20,12 @@ import (
 
 // The store is a SQLite database of its own (DataDir/logs.db), not the
 // state database: log writes are heavy and the size retention measures
-// this file alone. Lines are rows (stream_id, ts, line) with one index on
-// (stream_id, ts); text search scans a stream's time range in SQL with
-// instr(), which measured fast enough (docs/logs.md) to do without FTS5
-// and its build tag.
+// this file alone. Lines are rows of a WITHOUT ROWID table clustered on
+// (stream_id, ts, hash): a stream's time range is read sequentially, with
+// no second index. Text search scans that range in SQL with instr(), which
+// measured fast enough (docs/logs.md) to do without FTS5 and its build
+// tag. The hash (FNV-1a of the line) makes an entry's key unique and, as
+// in Loki, drops an entry pushed twice with the same time and line.
 var migrations = []string{
 	`CREATE TABLE log_streams (
 		id INTEGER PRIMARY KEY,
@@ -33,8 +35,9 @@ var migrations = []string{
 	CREATE TABLE log_lines (
 		stream_id INTEGER NOT NULL,
 		ts INTEGER NOT NULL,
-		line TEXT NOT NULL);
-	CREATE INDEX log_lines_stream_ts ON log_lines (stream_id, ts);
+		hash INTEGER NOT NULL,
+		line TEXT NOT NULL,
+		PRIMARY KEY (stream_id, ts, hash)) WITHOUT ROWID;
 	CREATE TABLE log_cursors (
 		source TEXT PRIMARY KEY,
 		cursor TEXT NOT NULL);`,
@@ -210,7 +213,7 @@ func (s *Store) Append(ctx context.Context, entries []Entry, cursors map[string]
 			}
 		}
 	}()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO log_lines (stream_id, ts, line) VALUES (?, ?, ?)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO log_lines (stream_id, ts, hash, line) VALUES (?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("log store: prepare: %w", err)
 	}
@@ -225,7 +228,7 @@ func (s *Store) Append(ctx context.Context, entries []Entry, cursors map[string]
 			}
 			created = append(created, st)
 		}
-		if _, err := ins.ExecContext(ctx, st.id, e.TS, e.Line); err != nil {
+		if _, err := ins.ExecContext(ctx, st.id, e.TS, lineHash(e.Line), e.Line); err != nil {
 			return fmt.Errorf("log store: insert: %w", err)
 		}
 		if !st.touched {
@@ -271,6 +274,17 @@ func (s *Store) createStream(ctx context.Context, tx *sql.Tx, e *Entry) (*stream
 	st := &stream{id: id, labels: full, base: e.Labels.Copy(), first: e.TS, last: e.TS}
 	s.addStream(st, e.Level)
 	return st, nil
+}
+
+// lineHash is 32-bit FNV-1a: small in the key, enough to tell lines of
+// the same stream and nanosecond apart.
+func lineHash(s string) int64 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return int64(h)
 }
 
 // Cursor returns a source's saved read position.

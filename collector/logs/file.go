@@ -66,6 +66,7 @@ type tailedFile struct {
 	committed int64 // cursor saved in the store
 	fpLen     int
 	fp        uint32
+	lastTS    int64 // entries of a file get increasing times, so they keep their order
 }
 
 // fileSource tails files by glob, polling: no inotify dependency, and it
@@ -246,7 +247,10 @@ func (fs *fileSource) drain(ctx context.Context, tf *tailedFile) {
 func (fs *fileSource) split(tf *tailedFile, data []byte, maxLine int) {
 	base := tf.off
 	now := fs.now()
-	ts := now.UnixNano()
+	next := func() int64 {
+		tf.lastTS = max(now.UnixNano(), tf.lastTS+1)
+		return tf.lastTS
+	}
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
@@ -254,7 +258,7 @@ func (fs *fileSource) split(tf *tailedFile, data []byte, maxLine int) {
 				tf.partial = append(tf.partial, data...)
 				if len(tf.partial) > maxLine { // cut, and skip the rest of the line
 					fs.m.truncated.Inc()
-					tf.join.add(tf.partial[:maxLine], ts, base+int64(len(data)), now)
+					tf.join.add(tf.partial[:maxLine], next(), base+int64(len(data)), now)
 					tf.partial, tf.skipping = tf.partial[:0], true
 				}
 			}
@@ -278,7 +282,7 @@ func (fs *fileSource) split(tf *tailedFile, data []byte, maxLine int) {
 			fs.m.truncated.Inc()
 			line = line[:maxLine]
 		}
-		tf.join.add(line, ts, end, now)
+		tf.join.add(line, next(), end, now)
 		tf.partial = tf.partial[:0]
 	}
 }
@@ -344,7 +348,8 @@ func (fs *fileSource) drainAll(ctx context.Context, tf *tailedFile) {
 	fs.drain(ctx, tf)
 	if len(tf.partial) > 0 && !tf.skipping { // a last line without its newline
 		now := fs.now()
-		tf.join.add(tf.partial[:min(len(tf.partial), fs.maxLine)], now.UnixNano(), tf.off, now)
+		tf.lastTS = max(now.UnixNano(), tf.lastTS+1)
+		tf.join.add(tf.partial[:min(len(tf.partial), fs.maxLine)], tf.lastTS, tf.off, now)
 		tf.partial = tf.partial[:0]
 	}
 	tf.join.flush()
