@@ -47,7 +47,12 @@ type FileConfig struct {
 // DockerConfig turns the container source on.
 type DockerConfig struct {
 	Enabled bool `yaml:"enabled"`
+	// Host is the engine's address (unix:///var/run/docker.sock).
+	Host string `yaml:"host"`
 }
+
+// DefaultDockerHost is the engine's usual socket.
+const DefaultDockerHost = "unix:///var/run/docker.sock"
 
 // PatternConfig is a user pattern. Labels are added to the rule generated
 // by Alert (severity, team...).
@@ -127,6 +132,7 @@ const (
 // DefaultConfig tails nothing and keeps a week of lines, at most 1 GiB.
 func DefaultConfig() Config {
 	return Config{
+		Docker:       DockerConfig{Host: DefaultDockerHost},
 		Multiline:    MultilineConfig{MaxLines: DefaultMaxLines, FlushTimeout: config.Duration(DefaultFlushTimeout)},
 		Retention:    RetentionConfig{MaxAge: config.Duration(DefaultMaxAge), MaxSize: DefaultMaxSize},
 		Push:         PushConfig{MaxBodySize: DefaultMaxBody, MaxStreams: DefaultMaxStreams},
@@ -177,6 +183,9 @@ func (c Config) Validate() error {
 				errs = append(errs, config.Errorf(p+".alert.window", "must be positive"))
 			}
 		}
+	}
+	if c.Docker.Enabled && c.Docker.Host == "" {
+		errs = append(errs, config.Errorf("docker.host", "required when docker is enabled"))
 	}
 	if c.Multiline.MaxLines < 1 {
 		errs = append(errs, config.Errorf("multiline.max_lines", "must be at least 1"))

@@ -21,6 +21,7 @@ func (d *discard) Append(_ context.Context, e []logs.Entry, _ map[string]string)
 	d.n += len(e)
 	return nil
 }
+func (d *discard) Cursor(context.Context, string) (string, bool, error)       { return "", false, nil }
 func (d *discard) Cursors(context.Context, string) (map[string]string, error) { return nil, nil }
 func (d *discard) DeleteCursor(context.Context, string) error                 { return nil }
 

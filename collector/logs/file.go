@@ -25,6 +25,7 @@ import (
 // positions written together, and positions read back at start.
 type CursorStore interface {
 	logs.Appender
+	Cursor(ctx context.Context, source string) (string, bool, error)
 	Cursors(ctx context.Context, prefix string) (map[string]string, error)
 	DeleteCursor(ctx context.Context, source string) error
 }

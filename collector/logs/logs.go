@@ -95,15 +95,42 @@ func (c *Collector) Run(ctx context.Context) error {
 	defer wg.Wait()
 	fs := newFileSource(c.store, c.pipeline, c.metrics, c.logger, c.now)
 	defer fs.close()
+	var docker *dockerSource
+	defer func() {
+		if docker != nil {
+			docker.stop()
+		}
+	}()
 	for {
 		cfg := c.config()
 		fs.poll(ctx, cfg)
+		docker = c.pollDocker(ctx, docker, cfg)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(cfg.PollInterval.D()):
 		}
 	}
+}
+
+// pollDocker starts, follows and stops the container source as the
+// configuration says.
+func (c *Collector) pollDocker(ctx context.Context, d *dockerSource, cfg logs.Config) *dockerSource {
+	if !cfg.Docker.Enabled {
+		if d != nil {
+			d.stop()
+		}
+		return nil
+	}
+	if d == nil {
+		var err error
+		if d, err = newDockerSource(cfg.Docker.Host, c.store, c.pipeline, c.metrics, c.logger); err != nil {
+			c.logger.Warn("docker log source", "err", err)
+			return nil
+		}
+	}
+	d.poll(ctx, cfg)
+	return d
 }
 
 // Routes are the push receiver (Admin) and the Loki query API (Read).
