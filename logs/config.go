@@ -85,11 +85,19 @@ type RetentionConfig struct {
 
 // ForwardConfig is an external Loki.
 type ForwardConfig struct {
-	URL      string        `yaml:"url"`
+	// URL is the push endpoint (https://loki:3100/loki/api/v1/push).
+	URL string `yaml:"url"`
+	// Tenant is sent as X-Scope-OrgID.
 	Tenant   string        `yaml:"tenant,omitempty"`
 	Username string        `yaml:"username,omitempty"`
 	Password config.Secret `yaml:"password,omitempty"`
+	// BufferSize bounds the batches kept on disk while Loki is away
+	// (default 256MiB; the oldest are dropped beyond it).
+	BufferSize ByteSize `yaml:"buffer_size,omitempty"`
 }
+
+// DefaultForwardBuffer is a forward target's default on-disk buffer.
+const DefaultForwardBuffer = ByteSize(256 << 20)
 
 // PushConfig bounds one request to POST /loki/api/v1/push.
 type PushConfig struct {

@@ -41,6 +41,12 @@ var migrations = []string{
 	CREATE TABLE log_cursors (
 		source TEXT PRIMARY KEY,
 		cursor TEXT NOT NULL);`,
+	`CREATE TABLE log_forward_queue (
+		id INTEGER PRIMARY KEY,
+		target TEXT NOT NULL,
+		entries INTEGER NOT NULL,
+		body BLOB NOT NULL);
+	CREATE INDEX log_forward_queue_target ON log_forward_queue (target, id);`,
 }
 
 // StoreOptions configure OpenStore.

@@ -25,6 +25,8 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// Backoff paces retries to external Lokis (DefaultBackoff when nil).
+	Backoff Backoff
 }
 
 // Collector runs the log sources and the pipeline.
@@ -36,9 +38,17 @@ type Collector struct {
 	now      func() time.Time
 	push     *logs.PushHandler
 	api      *logs.API
+	backoff  Backoff
 
-	mu  sync.Mutex
-	cfg logs.Config
+	mu         sync.Mutex
+	cfg        logs.Config
+	forwarders map[string]*runningForwarder
+}
+
+type runningForwarder struct {
+	f      *Forwarder
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // New builds the collector; its counters are registered on o.Registerer.
@@ -63,7 +73,7 @@ func New(o Options) (*Collector, error) {
 		}
 	}
 	c := &Collector{store: o.Store, pipeline: p, metrics: m, logger: o.Logger.With("collector", "logs"),
-		now: o.Now, cfg: o.Config, api: logs.NewAPI(o.Store)}
+		now: o.Now, cfg: o.Config, api: logs.NewAPI(o.Store), backoff: o.Backoff, forwarders: map[string]*runningForwarder{}}
 	c.push = logs.NewPushHandler(c, o.Config.Push)
 	o.Store.SetRetention(o.Config.Retention)
 	return c, nil
@@ -93,8 +103,10 @@ func (c *Collector) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = c.store.Run(ctx) })
 	defer wg.Wait()
-	fs := newFileSource(c.store, c.pipeline, c.metrics, c.logger, c.now)
+	sink := &forwardingStore{Store: c.store, c: c}
+	fs := newFileSource(sink, c.pipeline, c.metrics, c.logger, c.now)
 	defer fs.close()
+	defer c.stopForwarders()
 	var docker *dockerSource
 	defer func() {
 		if docker != nil {
@@ -103,8 +115,9 @@ func (c *Collector) Run(ctx context.Context) error {
 	}()
 	for {
 		cfg := c.config()
+		c.reconcileForwarders(ctx, cfg.Forward)
 		fs.poll(ctx, cfg)
-		docker = c.pollDocker(ctx, docker, cfg)
+		docker = c.pollDocker(ctx, docker, sink, cfg)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -115,7 +128,7 @@ func (c *Collector) Run(ctx context.Context) error {
 
 // pollDocker starts, follows and stops the container source as the
 // configuration says.
-func (c *Collector) pollDocker(ctx context.Context, d *dockerSource, cfg logs.Config) *dockerSource {
+func (c *Collector) pollDocker(ctx context.Context, d *dockerSource, sink CursorStore, cfg logs.Config) *dockerSource {
 	if !cfg.Docker.Enabled {
 		if d != nil {
 			d.stop()
@@ -124,7 +137,7 @@ func (c *Collector) pollDocker(ctx context.Context, d *dockerSource, cfg logs.Co
 	}
 	if d == nil {
 		var err error
-		if d, err = newDockerSource(cfg.Docker.Host, c.store, c.pipeline, c.metrics, c.logger); err != nil {
+		if d, err = newDockerSource(cfg.Docker.Host, sink, c.pipeline, c.metrics, c.logger); err != nil {
 			c.logger.Warn("docker log source", "err", err)
 			return nil
 		}
@@ -168,7 +181,79 @@ func (c *Collector) Push(r *http.Request, entries []logs.Entry) error {
 		c.metrics.dropped.WithLabelValues(DropStoreError).Add(float64(len(entries)))
 		return err
 	}
+	c.forward(entries)
 	return nil
+}
+
+// forwardingStore is the store as sources see it: what is stored is also
+// handed to the forwarders.
+type forwardingStore struct {
+	*logs.Store
+	c *Collector
+}
+
+func (s *forwardingStore) Append(ctx context.Context, entries []logs.Entry, cursors map[string]string) error {
+	if err := s.Store.Append(ctx, entries, cursors); err != nil {
+		return err
+	}
+	s.c.forward(entries)
+	return nil
+}
+
+func (c *Collector) forward(entries []logs.Entry) {
+	if len(entries) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rf := range c.forwarders {
+		rf.f.Add(entries)
+	}
+}
+
+// reconcileForwarders starts the forwarders the configuration names and
+// stops the others (their queues stay on disk).
+func (c *Collector) reconcileForwarders(ctx context.Context, cfgs []logs.ForwardConfig) {
+	want := map[string]logs.ForwardConfig{}
+	for _, fc := range cfgs {
+		want[fmt.Sprint(fc.URL, "\x00", fc.Tenant, "\x00", fc.Username, "\x00", fc.Password.Value(), "\x00", fc.BufferSize)] = fc
+	}
+	c.mu.Lock()
+	var stop []*runningForwarder
+	for k, rf := range c.forwarders {
+		if _, ok := want[k]; !ok {
+			stop = append(stop, rf)
+			delete(c.forwarders, k)
+		}
+	}
+	for k, fc := range want {
+		if _, ok := c.forwarders[k]; ok {
+			continue
+		}
+		fctx, cancel := context.WithCancel(ctx)
+		rf := &runningForwarder{f: newForwarder(fc, c.store, c.metrics, c.logger, c.backoff), cancel: cancel, done: make(chan struct{})}
+		c.forwarders[k] = rf
+		go func() {
+			defer close(rf.done)
+			rf.f.Run(fctx)
+		}()
+	}
+	c.mu.Unlock()
+	for _, rf := range stop {
+		rf.cancel()
+		<-rf.done
+	}
+}
+
+func (c *Collector) stopForwarders() {
+	c.mu.Lock()
+	all := c.forwarders
+	c.forwarders = map[string]*runningForwarder{}
+	c.mu.Unlock()
+	for _, rf := range all {
+		rf.cancel()
+		<-rf.done
+	}
 }
 
 func levelOf(v string) logs.Level {

@@ -13,6 +13,9 @@ type Metrics struct {
 	invalidUTF8 prometheus.Counter
 	fileEvents  *prometheus.CounterVec
 	files       prometheus.Gauge
+
+	forwarded       *prometheus.CounterVec
+	forwardFailures *prometheus.CounterVec
 }
 
 // DropStoreError is the reason of vigie_log_lines_dropped_total when the
@@ -43,11 +46,17 @@ func NewMetrics() *Metrics {
 		files: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigie_log_files_watched", Help: "Files being tailed.",
 		}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigie_log_forwarded_total", Help: "Log entries an external Loki accepted.",
+		}, []string{"url"}),
+		forwardFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigie_log_forward_failures_total", Help: "Pushes to an external Loki that failed and will be retried.",
+		}, []string{"url"}),
 	}
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.lines, m.matches, m.dropped, m.truncated, m.invalidUTF8, m.fileEvents, m.files}
+	return []prometheus.Collector{m.lines, m.matches, m.dropped, m.truncated, m.invalidUTF8, m.fileEvents, m.files, m.forwarded, m.forwardFailures}
 }
 
 // Describe implements prometheus.Collector.
