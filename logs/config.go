@@ -171,7 +171,7 @@ func (c Config) Validate() error {
 	for i, pc := range c.Patterns {
 		p := fmt.Sprintf("patterns[%d]", i)
 		switch {
-		case !model.LabelName(pc.Name).IsValidLegacy():
+		case !model.LegacyValidation.IsValidLabelName(pc.Name):
 			errs = append(errs, config.Errorf(p+".name", "%q is not a valid name (letters, digits, _)", pc.Name))
 		case seen[pc.Name]:
 			errs = append(errs, config.Errorf(p+".name", "duplicate or built-in pattern name %q", pc.Name))
@@ -235,7 +235,7 @@ func (c Config) Validate() error {
 func validateLabels(path string, ls map[string]string) []error {
 	var errs []error
 	for k := range ls {
-		if !model.LabelName(k).IsValidLegacy() || strings.HasPrefix(k, "__") {
+		if !model.LegacyValidation.IsValidLabelName(k) || strings.HasPrefix(k, "__") {
 			errs = append(errs, config.Errorf(path+"."+k, "invalid label name %q", k))
 		}
 	}

@@ -188,7 +188,7 @@ func parseStreamLabels(s string) (labels.Labels, error) {
 		if m.Type != labels.MatchEqual {
 			return labels.EmptyLabels(), fmt.Errorf("label %s: only = is allowed in stream labels", m.Name)
 		}
-		if !model.LabelName(m.Name).IsValidLegacy() {
+		if !model.LegacyValidation.IsValidLabelName(m.Name) {
 			return labels.EmptyLabels(), fmt.Errorf("invalid label name %q", m.Name)
 		}
 		b.Add(m.Name, m.Value)
