@@ -33,18 +33,19 @@ type dockerSource struct {
 	pipeline *Pipeline
 	m        *Metrics
 	logger   *slog.Logger
+	now      func() time.Time
 
 	mu       sync.Mutex
 	followed map[string]context.CancelFunc
 	wg       sync.WaitGroup
 }
 
-func newDockerSource(host string, store CursorStore, p *Pipeline, m *Metrics, logger *slog.Logger) (*dockerSource, error) {
+func newDockerSource(host string, store CursorStore, p *Pipeline, m *Metrics, logger *slog.Logger, now func() time.Time) (*dockerSource, error) {
 	cli, err := client.New(client.WithHost(host))
 	if err != nil {
 		return nil, fmt.Errorf("docker client for %s: %w", host, err)
 	}
-	return &dockerSource{cli: cli, store: store, pipeline: p, m: m, logger: logger, followed: map[string]context.CancelFunc{}}, nil
+	return &dockerSource{cli: cli, store: store, pipeline: p, m: m, logger: logger, now: now, followed: map[string]context.CancelFunc{}}, nil
 }
 
 // poll starts following containers that run and are not followed yet, and
@@ -247,12 +248,12 @@ func (f *dockerFollower) run(ctx context.Context, lines <-chan dockerLine, maxLi
 			if l.stderr {
 				i = 1
 			}
-			f.join[i].add([]byte(l.text), l.ts, 0, time.Now())
+			f.join[i].add([]byte(l.text), l.ts, 0, f.d.now())
 			if len(f.entries) >= dockerBatch {
 				f.commit(ctx)
 			}
 		case <-tick.C:
-			now := time.Now()
+			now := f.d.now()
 			f.join[0].tick(now)
 			f.join[1].tick(now)
 			f.commit(ctx)

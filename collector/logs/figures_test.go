@@ -94,4 +94,3 @@ func rssKiB() int64 {
 	}
 	return 0
 }
-

@@ -101,13 +101,17 @@ type match struct {
 
 // poll reads every matching file to its end, following rotations.
 func (fs *fileSource) poll(ctx context.Context, cfg logs.Config) {
-	if fs.saved == nil {
+	first := fs.saved == nil
+	if first {
 		saved, err := fs.store.Cursors(ctx, cursorPrefix)
 		if err != nil {
 			fs.logger.Warn("read file positions", "err", err)
 			return
 		}
 		fs.saved = saved
+	}
+	if first {
+		defer fs.forgetStale(ctx)
 	}
 	fs.maxLine = int(cfg.MaxLineSize)
 	seen := fs.glob(cfg.Files)
@@ -137,6 +141,19 @@ func (fs *fileSource) poll(ctx context.Context, cfg logs.Config) {
 		fs.drain(ctx, tf)
 	}
 	fs.m.files.Set(float64(len(fs.files)))
+}
+
+// forgetStale deletes the saved positions of files not found at start.
+func (fs *fileSource) forgetStale(ctx context.Context) {
+	open := map[string]bool{}
+	for id := range fs.files {
+		open[id.key()] = true
+	}
+	for k := range fs.saved {
+		if !open[k] {
+			_ = fs.store.DeleteCursor(ctx, k)
+		}
+	}
 }
 
 func (fs *fileSource) glob(files []logs.FileConfig) map[fileID]match {

@@ -47,8 +47,9 @@ type Collector struct {
 
 type runningForwarder struct {
 	f      *Forwarder
+	mu     sync.Mutex
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // nil when not sending
 }
 
 // New builds the collector; its counters are registered on o.Registerer.
@@ -75,6 +76,7 @@ func New(o Options) (*Collector, error) {
 	c := &Collector{store: o.Store, pipeline: p, metrics: m, logger: o.Logger.With("collector", "logs"),
 		now: o.Now, cfg: o.Config, api: logs.NewAPI(o.Store), backoff: o.Backoff, forwarders: map[string]*runningForwarder{}}
 	c.push = logs.NewPushHandler(c, o.Config.Push)
+	c.setForwarders(o.Config.Forward)
 	o.Store.SetRetention(o.Config.Retention)
 	return c, nil
 }
@@ -86,6 +88,7 @@ func (c *Collector) ApplyConfig(cfg logs.Config) error {
 	}
 	c.push.SetConfig(cfg.Push)
 	c.store.SetRetention(cfg.Retention)
+	c.setForwarders(cfg.Forward)
 	c.mu.Lock()
 	c.cfg = cfg
 	c.mu.Unlock()
@@ -115,7 +118,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	}()
 	for {
 		cfg := c.config()
-		c.reconcileForwarders(ctx, cfg.Forward)
+		c.startForwarders(ctx)
 		fs.poll(ctx, cfg)
 		docker = c.pollDocker(ctx, docker, sink, cfg)
 		select {
@@ -137,7 +140,7 @@ func (c *Collector) pollDocker(ctx context.Context, d *dockerSource, sink Cursor
 	}
 	if d == nil {
 		var err error
-		if d, err = newDockerSource(cfg.Docker.Host, sink, c.pipeline, c.metrics, c.logger); err != nil {
+		if d, err = newDockerSource(cfg.Docker.Host, sink, c.pipeline, c.metrics, c.logger, c.now); err != nil {
 			c.logger.Warn("docker log source", "err", err)
 			return nil
 		}
@@ -211,9 +214,10 @@ func (c *Collector) forward(entries []logs.Entry) {
 	}
 }
 
-// reconcileForwarders starts the forwarders the configuration names and
-// stops the others (their queues stay on disk).
-func (c *Collector) reconcileForwarders(ctx context.Context, cfgs []logs.ForwardConfig) {
+// setForwarders makes the forwarders match the configuration: new ones
+// take entries at once (Run starts sending), removed ones stop (their
+// queues stay on disk).
+func (c *Collector) setForwarders(cfgs []logs.ForwardConfig) {
 	want := map[string]logs.ForwardConfig{}
 	for _, fc := range cfgs {
 		want[fmt.Sprint(fc.URL, "\x00", fc.Tenant, "\x00", fc.Username, "\x00", fc.Password.Value(), "\x00", fc.BufferSize)] = fc
@@ -227,32 +231,57 @@ func (c *Collector) reconcileForwarders(ctx context.Context, cfgs []logs.Forward
 		}
 	}
 	for k, fc := range want {
-		if _, ok := c.forwarders[k]; ok {
-			continue
+		if _, ok := c.forwarders[k]; !ok {
+			c.forwarders[k] = &runningForwarder{f: newForwarder(fc, c.store, c.metrics, c.logger, c.backoff)}
 		}
-		fctx, cancel := context.WithCancel(ctx)
-		rf := &runningForwarder{f: newForwarder(fc, c.store, c.metrics, c.logger, c.backoff), cancel: cancel, done: make(chan struct{})}
-		c.forwarders[k] = rf
-		go func() {
-			defer close(rf.done)
-			rf.f.Run(fctx)
-		}()
 	}
 	c.mu.Unlock()
 	for _, rf := range stop {
-		rf.cancel()
-		<-rf.done
+		rf.stop()
 	}
 }
 
+// startForwarders starts sending for the forwarders not started yet.
+func (c *Collector) startForwarders(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rf := range c.forwarders {
+		rf.mu.Lock()
+		if rf.done == nil {
+			fctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			rf.cancel, rf.done = cancel, done
+			go func() {
+				defer close(done)
+				rf.f.Run(fctx)
+			}()
+		}
+		rf.mu.Unlock()
+	}
+}
+
+func (rf *runningForwarder) stop() {
+	rf.mu.Lock()
+	cancel, done := rf.cancel, rf.done
+	rf.done = nil
+	rf.mu.Unlock()
+	if done != nil {
+		cancel()
+		<-done
+	}
+}
+
+// stopForwarders stops sending (at the end of Run); the forwarders keep
+// taking entries for the next Run.
 func (c *Collector) stopForwarders() {
 	c.mu.Lock()
-	all := c.forwarders
-	c.forwarders = map[string]*runningForwarder{}
+	all := make([]*runningForwarder, 0, len(c.forwarders))
+	for _, rf := range c.forwarders {
+		all = append(all, rf)
+	}
 	c.mu.Unlock()
 	for _, rf := range all {
-		rf.cancel()
-		<-rf.done
+		rf.stop()
 	}
 }
 
