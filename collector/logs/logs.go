@@ -1,6 +1,7 @@
-// Package logs is vigie's log collector: sources (files by glob, the Loki
-// push receiver) feed a pipeline (level, multiline joining, patterns,
-// counters) that writes into the log store of package logs.
+// Package logs is vigie's log collector: sources (files by glob, Docker
+// containers, the Loki push receiver) feed a pipeline (level, multiline
+// joining, patterns, counters) that writes into the log store of package
+// logs, and forwarders copy what was stored to external Lokis.
 package logs
 
 import (
@@ -43,13 +44,6 @@ type Collector struct {
 	mu         sync.Mutex
 	cfg        logs.Config
 	forwarders map[string]*runningForwarder
-}
-
-type runningForwarder struct {
-	f      *Forwarder
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{} // nil when not sending
 }
 
 // New builds the collector; its counters are registered on o.Registerer.
@@ -186,103 +180,6 @@ func (c *Collector) Push(r *http.Request, entries []logs.Entry) error {
 	}
 	c.forward(entries)
 	return nil
-}
-
-// forwardingStore is the store as sources see it: what is stored is also
-// handed to the forwarders.
-type forwardingStore struct {
-	*logs.Store
-	c *Collector
-}
-
-func (s *forwardingStore) Append(ctx context.Context, entries []logs.Entry, cursors map[string]string) error {
-	if err := s.Store.Append(ctx, entries, cursors); err != nil {
-		return err
-	}
-	s.c.forward(entries)
-	return nil
-}
-
-func (c *Collector) forward(entries []logs.Entry) {
-	if len(entries) == 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, rf := range c.forwarders {
-		rf.f.Add(entries)
-	}
-}
-
-// setForwarders makes the forwarders match the configuration: new ones
-// take entries at once (Run starts sending), removed ones stop (their
-// queues stay on disk).
-func (c *Collector) setForwarders(cfgs []logs.ForwardConfig) {
-	want := map[string]logs.ForwardConfig{}
-	for _, fc := range cfgs {
-		want[fmt.Sprint(fc.URL, "\x00", fc.Tenant, "\x00", fc.Username, "\x00", fc.Password.Value(), "\x00", fc.BufferSize)] = fc
-	}
-	c.mu.Lock()
-	var stop []*runningForwarder
-	for k, rf := range c.forwarders {
-		if _, ok := want[k]; !ok {
-			stop = append(stop, rf)
-			delete(c.forwarders, k)
-		}
-	}
-	for k, fc := range want {
-		if _, ok := c.forwarders[k]; !ok {
-			c.forwarders[k] = &runningForwarder{f: newForwarder(fc, c.store, c.metrics, c.logger, c.backoff)}
-		}
-	}
-	c.mu.Unlock()
-	for _, rf := range stop {
-		rf.stop()
-	}
-}
-
-// startForwarders starts sending for the forwarders not started yet.
-func (c *Collector) startForwarders(ctx context.Context) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, rf := range c.forwarders {
-		rf.mu.Lock()
-		if rf.done == nil {
-			fctx, cancel := context.WithCancel(ctx)
-			done := make(chan struct{})
-			rf.cancel, rf.done = cancel, done
-			go func() {
-				defer close(done)
-				rf.f.Run(fctx)
-			}()
-		}
-		rf.mu.Unlock()
-	}
-}
-
-func (rf *runningForwarder) stop() {
-	rf.mu.Lock()
-	cancel, done := rf.cancel, rf.done
-	rf.done = nil
-	rf.mu.Unlock()
-	if done != nil {
-		cancel()
-		<-done
-	}
-}
-
-// stopForwarders stops sending (at the end of Run); the forwarders keep
-// taking entries for the next Run.
-func (c *Collector) stopForwarders() {
-	c.mu.Lock()
-	all := make([]*runningForwarder, 0, len(c.forwarders))
-	for _, rf := range c.forwarders {
-		all = append(all, rf)
-	}
-	c.mu.Unlock()
-	for _, rf := range all {
-		rf.stop()
-	}
 }
 
 func levelOf(v string) logs.Level {
