@@ -213,6 +213,9 @@ func (c Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, config.Errorf(p+".url", "must be an http(s) URL, got %q", f.URL))
 		}
+		if f.BufferSize != 0 && f.BufferSize < 1<<20 {
+			errs = append(errs, config.Errorf(p+".buffer_size", "must be at least 1MiB"))
+		}
 		if (f.Username == "") != (f.Password == "") {
 			errs = append(errs, config.Errorf(p+".password", "username and password go together"))
 		}

@@ -233,3 +233,31 @@ func TestMultiline(t *testing.T) {
 		}
 	})
 }
+
+func TestApplyConfigPatterns(t *testing.T) {
+	cfg := logs.DefaultConfig()
+	cfg.Patterns = []logs.PatternConfig{{Name: "old", Regex: "old"}}
+	h := newHarness(t, cfg)
+	src := h.c.pipeline.Source("s")
+	process := func(line string) {
+		e := logs.Entry{Line: line}
+		src.Process(&e)
+	}
+	bad := cfg
+	bad.Patterns = []logs.PatternConfig{{Name: "new", Regex: "("}}
+	if err := h.c.ApplyConfig(bad); err == nil {
+		t.Fatal("a bad regexp was applied")
+	}
+	process("old new")
+	good := cfg
+	good.Patterns = []logs.PatternConfig{{Name: "new", Regex: "new"}}
+	if err := h.c.ApplyConfig(good); err != nil {
+		t.Fatal(err)
+	}
+	process("old new")
+	for name, want := range map[string]float64{"old": 1, "new": 1} {
+		if got := testutil.ToFloat64(h.c.metrics.matches.WithLabelValues(name, "", "s")); got != want {
+			t.Errorf("%s matches = %v, want %v", name, got, want)
+		}
+	}
+}
