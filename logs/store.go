@@ -355,27 +355,38 @@ type Selection struct {
 type Filter func(stream labels.Labels, line string) (labels.Labels, bool)
 
 // Select returns up to sel.Limit hits in time order (newest first unless
-// Forward). keep may be nil.
+// Forward). keep may be nil. Streams are read one after the other; once
+// Limit hits are held, the time range of the next streams shrinks to what
+// could still displace them, so memory stays within twice Limit.
 func (s *Store) Select(ctx context.Context, sel Selection, keep Filter) ([]Hit, error) {
 	if sel.Limit <= 0 {
 		sel.Limit = 100
 	}
+	order := func(a, b Hit) int {
+		if sel.Forward {
+			return cmp.Compare(a.TS, b.TS)
+		}
+		return cmp.Compare(b.TS, a.TS)
+	}
 	var hits []Hit
 	for _, st := range s.matchStreams(sel.Matchers, sel.Start, sel.End) {
+		if sel.Start >= sel.End {
+			break
+		}
 		h, err := s.selectStream(ctx, st, sel, keep)
 		if err != nil {
 			return nil, err
 		}
 		hits = append(hits, h...)
-	}
-	slices.SortStableFunc(hits, func(a, b Hit) int {
-		if sel.Forward {
-			return cmp.Compare(a.TS, b.TS)
+		slices.SortStableFunc(hits, order)
+		if len(hits) >= sel.Limit {
+			hits = hits[:sel.Limit]
+			if last := hits[len(hits)-1].TS; sel.Forward {
+				sel.End = min(sel.End, last+1)
+			} else {
+				sel.Start = max(sel.Start, last)
+			}
 		}
-		return cmp.Compare(b.TS, a.TS)
-	})
-	if len(hits) > sel.Limit {
-		hits = hits[:sel.Limit]
 	}
 	return hits, nil
 }

@@ -78,6 +78,25 @@ func TestStoreSelect(t *testing.T) {
 			t.Errorf("%s:\n got %q\nwant %q", tc.q, got, tc.want)
 		}
 	}
+	// limits across streams, both directions
+	q, _ := ParseQuery(`{source=~"api|db"}`)
+	for _, fwd := range []bool{false, true} {
+		hits, err := s.Select(context.Background(), Selection{Matchers: q.Matchers, Start: t0.UnixNano(), End: end.UnixNano(), Limit: 3, Forward: fwd}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range hits {
+			got = append(got, h.Line[len(h.Line)-3:])
+		}
+		want := "n=9 n=8 n=7"
+		if fwd {
+			want = "n=0 7}} n=1"
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("forward=%v: %q, want %s", fwd, got, want)
+		}
+	}
 	// time range: [t0+2m, t0+4m) holds n=2 and n=3, newest first
 	if got := sel(t, s, `{source="api",level="info"}`, t0.Add(2*time.Minute), t0.Add(4*time.Minute), 100); len(got) != 2 || !strings.HasSuffix(got[0], "n=3") {
 		t.Errorf("range: %q", got)
