@@ -2,6 +2,7 @@ package logs
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +24,7 @@ import (
 // PushSink takes the entries of one push (collector/logs' pipeline: level,
 // patterns, counters, then the store).
 type PushSink interface {
-	Push(r *http.Request, entries []Entry) error
+	Push(ctx context.Context, entries []Entry) error
 }
 
 // maxDecodedRatio bounds a snappy body's decoded size against max_body_size.
@@ -67,7 +68,7 @@ func (h *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cfg := h.cfg.Load()
 	entries, err := decodePush(r, cfg)
 	if err == nil {
-		err = h.sink.Push(r, entries)
+		err = h.sink.Push(r.Context(), entries)
 	}
 	var pe *pushError
 	switch {

@@ -101,8 +101,7 @@ func TestForwardWhileLokiIsAway(t *testing.T) {
 		for i := range total / 4 {
 			entries = append(entries, logs.Entry{Labels: labelsOf("job", "app"), TS: time.Now().UnixNano(), Line: fmt.Sprintf("line %04d", batch*total/4+i)})
 		}
-		req := httptest.NewRequest(http.MethodPost, "/loki/api/v1/push", nil)
-		if err := c.Push(req, entries); err != nil {
+		if err := c.Push(context.Background(), entries); err != nil {
 			t.Fatal(err)
 		}
 	}

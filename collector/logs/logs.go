@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -153,7 +152,7 @@ func (c *Collector) Metrics() *Metrics { return c.metrics }
 
 // Push runs pushed entries through the pipeline into the store; it is the
 // push receiver's sink. The source label is the stream's source, job or "push".
-func (c *Collector) Push(r *http.Request, entries []logs.Entry) error {
+func (c *Collector) Push(ctx context.Context, entries []logs.Entry) error {
 	var last *Source
 	lastName := ""
 	for i := range entries {
@@ -174,7 +173,7 @@ func (c *Collector) Push(r *http.Request, entries []logs.Entry) error {
 		}
 		last.Process(e)
 	}
-	if err := c.store.Append(r.Context(), entries, nil); err != nil {
+	if err := c.store.Append(ctx, entries, nil); err != nil {
 		c.metrics.dropped.WithLabelValues(DropStoreError).Add(float64(len(entries)))
 		return err
 	}

@@ -81,6 +81,19 @@ func snappyPush(t *testing.T, req *push.PushRequest) []byte {
 	return snappy.Encode(nil, pb)
 }
 
+func TestRoutesAccess(t *testing.T) {
+	h := newHarness(t, logs.DefaultConfig())
+	for _, r := range h.c.Routes() {
+		want := web.Read
+		if strings.HasSuffix(r.Pattern, "/push") {
+			want = web.Admin
+		}
+		if r.Access != want {
+			t.Errorf("%s: %v, want %v", r.Pattern, r.Access, want)
+		}
+	}
+}
+
 func TestPushAndQuery(t *testing.T) {
 	cfg := logs.DefaultConfig()
 	cfg.Push.MaxBodySize = 4096
