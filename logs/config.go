@@ -163,6 +163,11 @@ func (c Config) Validate() error {
 			errs = append(errs, config.Errorf(p+".path", "invalid glob %q: %v", f.Path, err))
 		}
 		errs = append(errs, validateLabels(p+".labels", f.Labels)...)
+		for _, reserved := range []string{LevelLabel, "filename"} {
+			if _, ok := f.Labels[reserved]; ok {
+				errs = append(errs, config.Errorf(p+".labels."+reserved, "%q is set by vigie", reserved))
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for _, n := range BuiltinPatterns {

@@ -42,6 +42,7 @@ func TestConfigErrors(t *testing.T) {
 	cfg := DefaultConfig()
 	err := config.Decode("vigie.yml", []byte(`files:
   - path: "/var/log/[.log"
+    labels: {level: x}
 patterns:
   - name: go_panic
     regex: 'x'
@@ -58,7 +59,8 @@ push: {max_streams: 0}
 	}
 	for _, want := range []string{
 		`vigie.yml:2:`, `files[0].path: invalid glob`,
-		`vigie.yml:4:`, `patterns[0].name: duplicate or built-in pattern name "go_panic"`,
+		`files[0].labels.level: "level" is set by vigie`,
+		`vigie.yml:5:`, `patterns[0].name: duplicate or built-in pattern name "go_panic"`,
 		`patterns[1].name: "bad name" is not a valid name`, `patterns[1].regex: error parsing regexp`,
 		`patterns[1].alert.window: must be positive`,
 		`retention.max_size: must be at least 1MiB`,
