@@ -520,7 +520,19 @@ rules:
 		return len(s) == 1 && s[0].Float() == 1
 	})
 	// Let the group's scheduled evaluation happen, so the next one is ~30s away.
-	time.Sleep(2 * time.Second)
+	vigietest.Eventually(t, 20*time.Second, "the group evaluated once", func() bool {
+		var d struct {
+			Groups []struct {
+				Name           string    `json:"name"`
+				LastEvaluation time.Time `json:"lastEvaluation"`
+			} `json:"groups"`
+		}
+		r := p.Get("/api/v1/rules", nil)
+		if err := json.Unmarshal(r.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		return len(d.Groups) == 1 && !d.Groups[0].LastEvaluation.IsZero()
+	})
 	srv.CloseClientConnections()
 	srv.Close()
 	down := time.Now()
