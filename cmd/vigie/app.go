@@ -75,8 +75,8 @@ type app struct {
 	mu  sync.RWMutex // guards cfg
 	cfg *Config
 
-	reloadMu sync.Mutex // one reload at a time; held for good once shutting down
-	closed   bool
+	reloadMu sync.Mutex // one reload at a time
+	closed   bool       // shutting down: reloads are refused
 
 	reg      *prometheus.Registry // the collectors and vigie's own metrics: /metrics and storage
 	internal *prometheus.Registry // Prometheus libraries' internals: /metrics/internal and storage
@@ -373,9 +373,9 @@ func (a *app) shutdown(srv *http.Server, stopComponents func(), wg *sync.WaitGro
 		a.log.Error("components did not stop within the shutdown timeout; exiting anyway", "timeout", a.opts.shutdownTimeout)
 		return nil
 	}
-	// No reload may commit into closing components: take the reload lock
-	// for good, unless a reload is stuck past the timeout.
-	if !waitOrDone(ctx, func() { a.reloadMu.Lock(); a.closed = true }) {
+	// No reload may commit into closing components: wait for the one in
+	// flight (unless it is stuck past the timeout) and refuse the next ones.
+	if !waitOrDone(ctx, func() { a.reloadMu.Lock(); a.closed = true; a.reloadMu.Unlock() }) {
 		a.log.Error("a configuration reload did not end within the shutdown timeout; exiting anyway")
 		return nil
 	}

@@ -127,13 +127,18 @@ func TestTwoAppsInOneProcess(t *testing.T) {
 			return len(ta.Query(`vigie_build_info{job="vigie"}`)) == 1
 		})
 	}
-	// Each app's silences are its own.
-	code, body := one.Post("/-/reload")
-	if code != 200 {
-		t.Fatalf("reload: %d %s", code, body)
+	// Each app's state is its own: a silence made on one is not on the other.
+	if code, out, errOut := runArgs("silence", "add", "--url", one.URL(""), `alertname="Only1"`); code != 0 {
+		t.Fatalf("silence add: exit %d %s %s", code, out, errOut)
 	}
-	if r := two.Get("/api/v1/query", map[string][]string{"query": {"vigie_config_reloads_total"}}); r.Status != "success" {
-		t.Fatalf("query on the second app: %+v", r)
+	for _, tc := range []struct {
+		ta   *testApp
+		want bool
+	}{{one, true}, {two, false}} {
+		code, out, errOut := runArgs("silence", "list", "--url", tc.ta.URL(""))
+		if code != 0 || strings.Contains(out, "Only1") != tc.want {
+			t.Errorf("silence list on %s: exit %d, %q %s", tc.ta.Addr, code, out, errOut)
+		}
 	}
 }
 
