@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -248,7 +249,10 @@ func (a *app) apply(cfg *Config) error {
 	for _, c := range a.components {
 		commit, err := c.Prepare(cfg)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.Name(), err))
+			if !strings.HasPrefix(err.Error(), c.Name()+": ") {
+				err = fmt.Errorf("%s: %w", c.Name(), err)
+			}
+			errs = append(errs, err)
 			continue
 		}
 		if commit != nil {
@@ -297,14 +301,19 @@ func (a *app) reload(ctx context.Context) error {
 	return nil
 }
 
-// handler mounts every component's routes on one mux, in one place, and
-// wraps it once with the security headers.
-func (a *app) handler() http.Handler {
+// mux mounts every component's routes, each with its Access, in one place.
+func (a *app) mux() *web.Mux {
 	mux := web.NewMux()
 	for _, c := range a.components {
 		mux.Handle(c.Routes()...)
 	}
-	return web.SecureHeaders(mux)
+	return mux
+}
+
+// handler is the mux wrapped once with the middleware every response goes
+// through (the security headers; access control will sit here too).
+func (a *app) handler() http.Handler {
+	return web.SecureHeaders(a.mux())
 }
 
 // run serves HTTP and runs every component until ctx ends, then shuts down

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vigie-dev/vigie/internal/vigietest"
+	"github.com/vigie-dev/vigie/internal/web"
 	"github.com/vigie-dev/vigie/rules"
 )
 
@@ -318,5 +320,48 @@ func TestStuckReloadDoesNotBlockShutdown(t *testing.T) {
 	ta.stop(t)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("shutdown took %s with a reload stuck", d)
+	}
+}
+
+// Every route is mounted once with the access its kind calls for, and every
+// response carries the security headers.
+func TestRoutesAccessAndHeaders(t *testing.T) {
+	ta := startApp(t, testConfig, appOptions{})
+	mux := ta.a.mux()
+	for _, tc := range []struct {
+		method, path string
+		want         web.Access
+	}{
+		{"GET", "/-/healthy", web.Public},
+		{"GET", "/-/ready", web.Public},
+		{"GET", "/api/v1/alerts/abc/ack", web.Public},
+		{"GET", "/api/v1/query", web.Read},
+		{"POST", "/api/v1/query", web.Read},
+		{"GET", "/metrics", web.Read},
+		{"GET", "/api/v2/silences", web.Read},
+		{"GET", "/api/v1/alerts/history", web.Read},
+		{"GET", "/", web.Read},
+		{"POST", "/-/reload", web.Admin},
+		{"POST", "/api/v2/silences", web.Admin},
+		{"DELETE", "/api/v2/silence/abc", web.Admin},
+		{"POST", "/api/v1/alerts/abc/ack", web.Admin},
+		{"POST", "/api/v2/alerts", web.Admin},
+		{"GET", "/debug/pprof/", web.Admin},
+	} {
+		got, ok := mux.AccessFor(httptest.NewRequest(tc.method, tc.path, nil))
+		if !ok || got != tc.want {
+			t.Errorf("%s %s: access %v (mounted %v), want %v", tc.method, tc.path, got, ok, tc.want)
+		}
+	}
+	for _, path := range []string{"/", "/-/ready", "/api/v1/query?query=1"} {
+		resp, err := http.Get(ta.URL(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		html := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html")
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || html != (resp.Header.Get("Content-Security-Policy") == web.CSP) {
+			t.Errorf("%s: headers %v", path, resp.Header)
+		}
 	}
 }
