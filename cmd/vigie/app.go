@@ -190,12 +190,12 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		&scrapeComponent{s: a.scraper, log: logger},
 		a.notifier,
 		a.rules,
-		apiComponent{api: apiHandler},
+		funcs{name: "api", routes: apiHandler.Routes},
 		&selfComponent{a: a},
 	}, opts.extra...)
 
 	if err := a.apply(cfg); err != nil {
-		a.closeComponents()
+		_ = a.closeComponents() // storage closes in the deferred function
 		return nil, err
 	}
 	return a, nil
@@ -325,7 +325,7 @@ func (a *app) run(ctx context.Context) error {
 	if ln == nil {
 		var err error
 		if ln, err = net.Listen("tcp", a.config().Global.Listen); err != nil {
-			a.closeComponents()
+			_ = a.close()
 			return fmt.Errorf("listen on %s: %w", a.config().Global.Listen, err)
 		}
 	}
@@ -389,7 +389,7 @@ func (a *app) shutdown(srv *http.Server, stopComponents func(), wg *sync.WaitGro
 		return nil
 	}
 	var err error
-	if !waitOrDone(ctx, func() { err = a.closeComponents() }) {
+	if !waitOrDone(ctx, func() { err = a.close() }) {
 		a.log.Error("closing did not end within the shutdown timeout; exiting anyway")
 		return nil
 	}
@@ -412,7 +412,11 @@ func waitOrDone(ctx context.Context, f func()) bool {
 	}
 }
 
-// closeComponents closes the components in reverse order, then storage.
+// close closes the components in reverse order, then storage.
+func (a *app) close() error {
+	return errors.Join(a.closeComponents(), a.store.Close())
+}
+
 func (a *app) closeComponents() error {
 	var errs []error
 	for i := len(a.components) - 1; i >= 0; i-- {
@@ -420,6 +424,5 @@ func (a *app) closeComponents() error {
 			errs = append(errs, fmt.Errorf("%s: %w", a.components[i].Name(), err))
 		}
 	}
-	errs = append(errs, a.store.Close())
 	return errors.Join(errs...)
 }
