@@ -183,7 +183,7 @@ func setupAck(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error
 // and callers without cmd/vigie's command table).
 func SilenceCommand(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: vigie silence add|list|expire [flags] ...")
+		return errors.New("usage: vigie silence add|list|expire [flags] ARGS")
 	}
 	name := args[0]
 	if name == "query" {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,8 +76,8 @@ type app struct {
 	mu  sync.RWMutex // guards cfg
 	cfg *Config
 
-	reloadMu sync.Mutex // one reload at a time; held for good once shutting down
-	closed   bool
+	reloadMu sync.Mutex // one reload at a time
+	closed   bool       // shutting down: reloads are refused
 
 	reg      *prometheus.Registry // the collectors and vigie's own metrics: /metrics and storage
 	internal *prometheus.Registry // Prometheus libraries' internals: /metrics/internal and storage
@@ -189,12 +190,12 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		&scrapeComponent{s: a.scraper, log: logger},
 		a.notifier,
 		a.rules,
-		apiComponent{api: apiHandler},
+		funcs{name: "api", routes: apiHandler.Routes},
 		&selfComponent{a: a},
 	}, opts.extra...)
 
 	if err := a.apply(cfg); err != nil {
-		a.closeComponents()
+		_ = a.closeComponents() // storage closes in the deferred function
 		return nil, err
 	}
 	return a, nil
@@ -248,7 +249,10 @@ func (a *app) apply(cfg *Config) error {
 	for _, c := range a.components {
 		commit, err := c.Prepare(cfg)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.Name(), err))
+			if !strings.HasPrefix(err.Error(), c.Name()+": ") {
+				err = fmt.Errorf("%s: %w", c.Name(), err)
+			}
+			errs = append(errs, err)
 			continue
 		}
 		if commit != nil {
@@ -297,14 +301,19 @@ func (a *app) reload(ctx context.Context) error {
 	return nil
 }
 
-// handler mounts every component's routes on one mux, in one place, and
-// wraps it once with the security headers.
-func (a *app) handler() http.Handler {
+// mux mounts every component's routes, each with its Access, in one place.
+func (a *app) mux() *web.Mux {
 	mux := web.NewMux()
 	for _, c := range a.components {
 		mux.Handle(c.Routes()...)
 	}
-	return web.SecureHeaders(mux)
+	return mux
+}
+
+// handler is the mux wrapped once with the middleware every response goes
+// through (the security headers; access control will sit here too).
+func (a *app) handler() http.Handler {
+	return web.SecureHeaders(a.mux())
 }
 
 // run serves HTTP and runs every component until ctx ends, then shuts down
@@ -316,7 +325,7 @@ func (a *app) run(ctx context.Context) error {
 	if ln == nil {
 		var err error
 		if ln, err = net.Listen("tcp", a.config().Global.Listen); err != nil {
-			a.closeComponents()
+			_ = a.close()
 			return fmt.Errorf("listen on %s: %w", a.config().Global.Listen, err)
 		}
 	}
@@ -373,14 +382,14 @@ func (a *app) shutdown(srv *http.Server, stopComponents func(), wg *sync.WaitGro
 		a.log.Error("components did not stop within the shutdown timeout; exiting anyway", "timeout", a.opts.shutdownTimeout)
 		return nil
 	}
-	// No reload may commit into closing components: take the reload lock
-	// for good, unless a reload is stuck past the timeout.
-	if !waitOrDone(ctx, func() { a.reloadMu.Lock(); a.closed = true }) {
+	// No reload may commit into closing components: wait for the one in
+	// flight (unless it is stuck past the timeout) and refuse the next ones.
+	if !waitOrDone(ctx, func() { a.reloadMu.Lock(); a.closed = true; a.reloadMu.Unlock() }) {
 		a.log.Error("a configuration reload did not end within the shutdown timeout; exiting anyway")
 		return nil
 	}
 	var err error
-	if !waitOrDone(ctx, func() { err = a.closeComponents() }) {
+	if !waitOrDone(ctx, func() { err = a.close() }) {
 		a.log.Error("closing did not end within the shutdown timeout; exiting anyway")
 		return nil
 	}
@@ -403,7 +412,11 @@ func waitOrDone(ctx context.Context, f func()) bool {
 	}
 }
 
-// closeComponents closes the components in reverse order, then storage.
+// close closes the components in reverse order, then storage.
+func (a *app) close() error {
+	return errors.Join(a.closeComponents(), a.store.Close())
+}
+
 func (a *app) closeComponents() error {
 	var errs []error
 	for i := len(a.components) - 1; i >= 0; i-- {
@@ -411,6 +424,5 @@ func (a *app) closeComponents() error {
 			errs = append(errs, fmt.Errorf("%s: %w", a.components[i].Name(), err))
 		}
 	}
-	errs = append(errs, a.store.Close())
 	return errors.Join(errs...)
 }

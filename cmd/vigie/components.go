@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/vigie-dev/vigie/api"
 	"github.com/vigie-dev/vigie/collector"
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/internal/web"
@@ -65,30 +64,68 @@ type scrapeComponent struct {
 
 func (c *scrapeComponent) Name() string { return "collect.scrape" }
 
+// Prepare validates; at commit Prometheus's manager swaps the jobs (and
+// keeps the previous ones if that fails).
 func (c *scrapeComponent) Prepare(cfg *Config) (func(), error) {
-	sc, interval := cfg.Collect.Scrape, cfg.Collect.Interval.D()
-	if err := sc.Validate(); err != nil {
-		return nil, err
-	}
-	return func() {
-		// Validated above: what remains is Prometheus's manager swapping
-		// jobs, which keeps the previous jobs if it fails.
-		if err := c.s.ApplyConfig(sc, interval); err != nil {
-			c.log.Error("scrape configuration validated but not applied", "err", err)
-		}
-	}, nil
+	interval := cfg.Collect.Interval.D()
+	return applyLater(cfg.Collect.Scrape, func(sc scrape.Config) error { return c.s.ApplyConfig(sc, interval) }, c.log, c.Name())
 }
 
 func (c *scrapeComponent) Run(ctx context.Context) { c.s.Run(ctx) }
 
-// apiComponent serves the Prometheus-compatible HTTP API.
-type apiComponent struct {
-	base
-	api *api.API
+// funcs is a component made of functions, for a package whose value
+// already has the methods (New, ApplyConfig or Prepare, Run, Routes,
+// Close): wiring it takes one literal in newApp. Nil functions do nothing.
+type funcs struct {
+	name    string
+	prepare func(cfg *Config) (commit func(), err error)
+	run     func(ctx context.Context)
+	routes  func() []web.Route
+	close   func() error
 }
 
-func (apiComponent) Name() string          { return "api" }
-func (c apiComponent) Routes() []web.Route { return c.api.Routes() }
+func (f funcs) Name() string { return f.name }
+
+func (f funcs) Prepare(cfg *Config) (func(), error) {
+	if f.prepare == nil {
+		return nil, nil
+	}
+	return f.prepare(cfg)
+}
+
+func (f funcs) Run(ctx context.Context) {
+	if f.run != nil {
+		f.run(ctx)
+	}
+}
+
+func (f funcs) Routes() []web.Route {
+	if f.routes == nil {
+		return nil
+	}
+	return f.routes()
+}
+
+func (f funcs) Close() error {
+	if f.close == nil {
+		return nil
+	}
+	return f.close()
+}
+
+// applyLater adapts an ApplyConfig-style method to Prepare: validate now,
+// apply at commit (for a package whose ApplyConfig cannot fail once its
+// configuration validated).
+func applyLater[T interface{ Validate() error }](section T, apply func(T) error, log *slog.Logger, name string) (func(), error) {
+	if err := section.Validate(); err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := apply(section); err != nil {
+			log.Error("configuration validated but not applied", "component", name, "err", err)
+		}
+	}, nil
+}
 
 // selfComponent serves vigie's own endpoints: metrics, health, readiness,
 // reload, the profiler and the index page.

@@ -157,11 +157,31 @@ func loadConfig(file string) (*Config, error) {
 		}
 		name, data = file, b
 	}
+	if isEmptyYAML(data) {
+		// An empty file is almost always a mistake (a truncated copy, a
+		// wrong path to a placeholder): running on the defaults would hide it.
+		return nil, fmt.Errorf("%s: configuration is empty (write {} to run on the defaults)", name)
+	}
 	cfg := defaultConfig()
 	if err := config.Decode(name, data, &cfg); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// isEmptyYAML reports whether data holds no YAML document at all: nothing,
+// whitespace or comments only.
+func isEmptyYAML(data []byte) bool {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return false // the decoder reports it, with its position
+	}
+	if len(doc.Content) == 0 {
+		return true
+	}
+	// "---" alone is a document holding an implicit null.
+	c := doc.Content[0]
+	return len(doc.Content) == 1 && c.Kind == yaml.ScalarNode && c.Tag == "!!null" && c.Value == "" && c.Style == 0
 }
 
 // redacted is the configuration as YAML with every secret shown as <secret>.

@@ -102,3 +102,16 @@ func TestShippedConfigsAreValid(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptyConfigIsAnError(t *testing.T) {
+	for _, body := range []string{"", "\n  \n", "# only a comment\n\n# and another\n", "---\n"} {
+		p := writeConfig(t, body)
+		_, err := loadConfig(p)
+		if err == nil || !strings.Contains(err.Error(), p+": configuration is empty") {
+			t.Errorf("%q: error %v, want configuration is empty", body, err)
+		}
+	}
+	if _, err := loadConfig(writeConfig(t, "{}\n")); err != nil {
+		t.Errorf("{} (explicitly the defaults): %v", err)
+	}
+}

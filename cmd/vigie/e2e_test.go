@@ -55,8 +55,9 @@ func parseText(t *testing.T, b []byte) map[string]*dto.MetricFamily {
 	return mfs
 }
 
+// The whole app, in-process (no binary to build): /metrics and the query API.
 func TestMetricsEndpointAndQueryAPI(t *testing.T) {
-	p := vigietest.Start(t, vigietest.Options{Config: "collect:\n  interval: 1s\n"})
+	p := startApp(t, "collect:\n  interval: 1s\n", appOptions{})
 
 	// Text format, gzip.
 	resp, b := getBody(t, p.URL("/metrics"), http.Header{"Accept-Encoding": {"gzip"}})
@@ -364,6 +365,55 @@ func TestReloadKeepsRunningConfigOnError(t *testing.T) {
 	}
 }
 
+// SIGTERM ends `vigie check config` at once even while its input never
+// ends (a FIFO nobody writes to).
+func TestCheckConfigEndsOnSIGTERM(t *testing.T) {
+	bin := vigietest.Binary(t)
+	fifo := filepath.Join(t.TempDir(), "vigie.yml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "check", "config", fifo)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	// Wait until vigie is blocked opening the FIFO: a writer opening it
+	// without blocking succeeds only once a reader is there. Don't write.
+	vigietest.Eventually(t, 10*time.Second, "vigie reading the FIFO", func() bool {
+		f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return false
+		}
+		// Keep it open so the reader sees no EOF; close at the end.
+		t.Cleanup(func() { f.Close() })
+		return true
+	})
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatalf("vigie check config still running 2s after SIGTERM:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code == 0 {
+		t.Errorf("exit %d after SIGTERM, want non-zero", code)
+	}
+	t.Logf("ended %s after SIGTERM: %s", time.Since(start), strings.TrimSpace(out.String()))
+}
+
 func TestCLI(t *testing.T) {
 	bin := vigietest.Binary(t)
 	run := func(args ...string) (int, string) {
@@ -470,7 +520,19 @@ rules:
 		return len(s) == 1 && s[0].Float() == 1
 	})
 	// Let the group's scheduled evaluation happen, so the next one is ~30s away.
-	time.Sleep(2 * time.Second)
+	vigietest.Eventually(t, 20*time.Second, "the group evaluated once", func() bool {
+		var d struct {
+			Groups []struct {
+				Name           string    `json:"name"`
+				LastEvaluation time.Time `json:"lastEvaluation"`
+			} `json:"groups"`
+		}
+		r := p.Get("/api/v1/rules", nil)
+		if err := json.Unmarshal(r.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		return len(d.Groups) == 1 && !d.Groups[0].LastEvaluation.IsZero()
+	})
 	srv.CloseClientConnections()
 	srv.Close()
 	down := time.Now()

@@ -54,8 +54,12 @@ func TestStaticImageFromScratch(t *testing.T) {
 	}
 	docker("build", "-q", "-t", image, dir)
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", image).Run() })
-	addr := vigietest.FreeAddr(t)
-	docker("run", "-d", "--name", name, "--label", "vigie-test=1", "-p", addr+":9753", image)
+	// Docker picks the host port; no port is picked here and closed.
+	docker("run", "-d", "--name", name, "--label", "vigie-test=1", "-p", "127.0.0.1::9753", image)
+	addr := docker("port", name, "9753/tcp")
+	if i := strings.IndexByte(addr, '\n'); i >= 0 {
+		addr = addr[:i] // one line per address family
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			out, _ := exec.Command("docker", "logs", name).CombinedOutput()

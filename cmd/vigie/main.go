@@ -109,6 +109,9 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		fmt.Fprintln(stderr, "vigie: interrupted")
+		return 1
 	}
 	fmt.Fprintln(stderr, "vigie:", err)
 	return 1

@@ -26,6 +26,7 @@ type collectorsComponent struct {
 	ctx     context.Context // set by run, for collectors with background work
 	current map[string]*builtCollector
 	waiting []*builtCollector // built before run started
+	pending []*builtCollector // built by the last Prepare, not committed yet
 }
 
 // builtCollector is one running collector and the section it was built from.
@@ -105,6 +106,12 @@ func (p *collectorsComponent) Name() string { return "collect" }
 func (p *collectorsComponent) Prepare(cfg *Config) (func(), error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Collectors built by a Prepare that another component's error kept
+	// from committing are released now (reloads run one at a time).
+	for _, bc := range p.pending {
+		stopCollector(bc)
+	}
+	p.pending = nil
 	next := map[string]*builtCollector{}
 	var fresh []*builtCollector
 	var errs []error
@@ -129,9 +136,11 @@ func (p *collectorsComponent) Prepare(cfg *Config) (func(), error) {
 		}
 		return nil, err
 	}
+	p.pending = fresh
 	return func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		p.pending = nil
 		var cs []collector.Collector
 		for _, b := range collectorBuilders() {
 			if bc := next[b.name]; bc != nil && bc.c != nil {
@@ -197,6 +206,10 @@ func (p *collectorsComponent) Run(ctx context.Context) {
 func (p *collectorsComponent) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for _, bc := range p.pending {
+		stopCollector(bc)
+	}
+	p.pending = nil
 	for _, bc := range p.current {
 		stopCollector(bc)
 	}

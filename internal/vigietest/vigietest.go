@@ -1,12 +1,15 @@
 // Package vigietest builds the real vigie binary and runs it for end-to-end
-// tests: on a free loopback port, with a temporary data directory, stopped
-// (or killed) and cleaned up by the test.
+// tests: on a loopback port it picks itself (--listen 127.0.0.1:0, the
+// address read from its log), with a temporary data directory, stopped (or
+// killed) and cleaned up by the test. Client talks to any vigie, in-process
+// ones included.
 package vigietest
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -54,7 +58,8 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
-// FreeAddr returns a free 127.0.0.1 TCP address.
+// FreeAddr returns a 127.0.0.1 TCP address where nothing listens (for a
+// target that is down). Servers under test are handed listeners instead.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -65,10 +70,18 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// Client calls a vigie's HTTP API for a test.
+type Client struct {
+	t    testing.TB
+	Addr string
+}
+
+// NewClient returns a Client for the vigie at addr (host:port).
+func NewClient(t testing.TB, addr string) Client { return Client{t: t, Addr: addr} }
+
 // Process is a running vigie.
 type Process struct {
-	t       testing.TB
-	Addr    string
+	Client
 	DataDir string
 	Config  string // path of the configuration file ("" for the embedded default)
 	Args    []string
@@ -83,7 +96,7 @@ type Options struct {
 	Config string
 	// DataDir is reused when set (to restart on the same data); else a temp dir.
 	DataDir string
-	// Addr is reused when set; else a free port.
+	// Addr is listened on when set; else vigie picks a port (127.0.0.1:0).
 	Addr string
 	// Env is added to the process environment.
 	Env []string
@@ -93,14 +106,15 @@ type Options struct {
 func Start(t testing.TB, o Options) *Process {
 	t.Helper()
 	bin := Binary(t)
-	p := &Process{t: t, Addr: o.Addr, DataDir: o.DataDir, log: &syncBuffer{}, done: make(chan struct{})}
-	if p.Addr == "" {
-		p.Addr = FreeAddr(t)
+	p := &Process{Client: NewClient(t, ""), DataDir: o.DataDir, log: &syncBuffer{}, done: make(chan struct{})}
+	listen := o.Addr
+	if listen == "" {
+		listen = "127.0.0.1:0"
 	}
 	if p.DataDir == "" {
 		p.DataDir = t.TempDir()
 	}
-	args := []string{"run", "--listen", p.Addr, "--data-dir", p.DataDir}
+	args := []string{"run", "--listen", listen, "--data-dir", p.DataDir}
 	if o.Config != "" {
 		p.Config = filepath.Join(t.TempDir(), "vigie.yml")
 		if err := os.WriteFile(p.Config, []byte(o.Config), 0o600); err != nil {
@@ -134,7 +148,13 @@ func Start(t testing.TB, o Options) *Process {
 			t.Fatalf("vigie exited before becoming ready:\n%s", p.Log())
 		default:
 		}
+		if p.Addr == "" {
+			p.Addr = listenAddr(p.Log())
+		}
 		resp, err := http.Get(p.URL("/-/ready"))
+		if p.Addr == "" {
+			err = errors.New("address not logged yet")
+		}
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -148,8 +168,20 @@ func Start(t testing.TB, o Options) *Process {
 	}
 }
 
+// startedLine matches the address in vigie's "vigie started" log line
+// (logfmt or JSON).
+var startedLine = regexp.MustCompile(`vigie started.*?listen"?[=:]"?([^\s"]+)`)
+
+// listenAddr returns the address vigie logged it listens on, or "".
+func listenAddr(log string) string {
+	if m := startedLine.FindStringSubmatch(log); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
 // URL returns the address of path on this vigie.
-func (p *Process) URL(path string) string { return "http://" + p.Addr + path }
+func (p Client) URL(path string) string { return "http://" + p.Addr + path }
 
 // Log returns what vigie wrote so far.
 func (p *Process) Log() string { return p.log.String() }
@@ -199,7 +231,7 @@ type Response struct {
 }
 
 // Get calls an API path with query parameters and decodes the envelope.
-func (p *Process) Get(path string, params url.Values) Response {
+func (p Client) Get(path string, params url.Values) Response {
 	p.t.Helper()
 	u := p.URL(path)
 	if len(params) > 0 {
@@ -235,7 +267,7 @@ func (s Sample) Float() float64 {
 }
 
 // Query runs an instant query and returns its vector (fails on error).
-func (p *Process) Query(expr string) []Sample {
+func (p Client) Query(expr string) []Sample {
 	p.t.Helper()
 	r := p.Get("/api/v1/query", url.Values{"query": {expr}})
 	if r.Status != "success" {
@@ -264,7 +296,7 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 }
 
 // Post sends a POST with no body and returns the status and body.
-func (p *Process) Post(path string) (int, string) {
+func (p Client) Post(path string) (int, string) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
