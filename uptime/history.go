@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vigie-dev/vigie/storage"
@@ -50,8 +51,15 @@ type History struct {
 	db  *sql.DB
 	now func() time.Time
 
+	mu              sync.Mutex // guards the retention, changed on reload
 	checksRetention time.Duration
 	dailyRetention  time.Duration
+}
+
+func (h *History) retention() (checks, daily time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.checksRetention, h.dailyRetention
 }
 
 // Check is one check as kept in history.
@@ -103,7 +111,9 @@ func OpenHistory(ctx context.Context, st *storage.State, now func() time.Time, r
 }
 
 func (h *History) setRetention(r RetentionConfig) {
+	h.mu.Lock()
 	h.checksRetention, h.dailyRetention = r.Checks.D(), r.Daily.D()
+	h.mu.Unlock()
 }
 
 func b2i(b bool) int {
@@ -168,7 +178,8 @@ func (h *History) State(ctx context.Context, probe string) (State, bool, error) 
 // the rows while they are kept, and from the daily aggregates for whole days
 // beyond the rows' retention.
 func (h *History) Uptime(ctx context.Context, probe string, since time.Time) (ratio float64, checks int, err error) {
-	cutoff := h.now().Add(-h.checksRetention)
+	checksRet, _ := h.retention()
+	cutoff := h.now().Add(-checksRet)
 	var total, up int
 	if !since.Before(cutoff) {
 		err = h.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(up), 0) FROM uptime_checks WHERE probe = ? AND ts >= ?`,
@@ -286,10 +297,11 @@ func (h *History) ResponseTimes(ctx context.Context, probe string, since time.Ti
 // Prune deletes checks and aggregates past their retention.
 func (h *History) Prune(ctx context.Context) error {
 	now := h.now()
-	if _, err := h.db.ExecContext(ctx, `DELETE FROM uptime_checks WHERE ts < ?`, now.Add(-h.checksRetention).UnixMilli()); err != nil {
+	checksRet, dailyRet := h.retention()
+	if _, err := h.db.ExecContext(ctx, `DELETE FROM uptime_checks WHERE ts < ?`, now.Add(-checksRet).UnixMilli()); err != nil {
 		return fmt.Errorf("uptime history: prune checks: %w", err)
 	}
-	if _, err := h.db.ExecContext(ctx, `DELETE FROM uptime_daily WHERE day < ?`, now.Add(-h.dailyRetention).UTC().Format(dayFormat)); err != nil {
+	if _, err := h.db.ExecContext(ctx, `DELETE FROM uptime_daily WHERE day < ?`, now.Add(-dailyRet).UTC().Format(dayFormat)); err != nil {
 		return fmt.Errorf("uptime history: prune daily: %w", err)
 	}
 	return nil

@@ -39,6 +39,16 @@ func newRunner(m *Manager, cfg probe.Config) (*runner, error) {
 // start restores the damping state from history and runs the schedule.
 func (r *runner) start(ctx context.Context) {
 	ctx, r.cancel = context.WithCancel(ctx)
+	r.restore(ctx)
+	go func() {
+		defer close(r.done)
+		r.loop(ctx)
+	}()
+}
+
+// restore takes the probe's state from history, so that damping and
+// incidents continue across restarts.
+func (r *runner) restore(ctx context.Context) {
 	if r.m.history != nil {
 		if st, ok, err := r.m.history.State(ctx, r.cfg.Name); err != nil {
 			r.logger.Warn("cannot restore probe state", "err", err)
@@ -48,10 +58,6 @@ func (r *runner) start(ctx context.Context) {
 			r.mu.Unlock()
 		}
 	}
-	go func() {
-		defer close(r.done)
-		r.loop(ctx)
-	}()
 }
 
 func (r *runner) stop() {
@@ -62,6 +68,9 @@ func (r *runner) stop() {
 // offset spreads probes of the same interval over it, by name, so that a
 // thousand probes do not all start on the same tick.
 func offset(name string, interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	return time.Duration(h.Sum64() % uint64(interval))
@@ -93,6 +102,7 @@ func (r *runner) loop(ctx context.Context) {
 // checkOnce runs one check with its retries, applies flap damping and records it.
 func (r *runner) checkOnce(ctx context.Context) {
 	var res probe.Result
+	start := r.m.now()
 	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
 		res = r.prober.Probe(ctx)
 		if res.Success || ctx.Err() != nil {
@@ -102,6 +112,7 @@ func (r *runner) checkOnce(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // stopped mid-check: not a result
 	}
+	res.Start = start // on the injected clock, as history's days are
 	if !res.Success && r.cfg.Retries > 0 {
 		res.Reason = res.Reason + " (after " + itoa(r.cfg.Retries+1) + " attempts)"
 	}
