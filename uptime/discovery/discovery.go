@@ -272,4 +272,3 @@ func parseCodes(s string) []int {
 	}
 	return out
 }
-

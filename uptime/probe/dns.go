@@ -109,7 +109,9 @@ func (p *dnsProber) validate(resp *dns.Msg) error {
 		got = append(got, rrValue(rr))
 	}
 	for _, want := range p.cfg.DNS.ValidAnswers {
-		if !slices.ContainsFunc(got, func(g string) bool { return strings.EqualFold(strings.TrimSuffix(g, "."), strings.TrimSuffix(want, ".")) }) {
+		if !slices.ContainsFunc(got, func(g string) bool {
+			return strings.EqualFold(strings.TrimSuffix(g, "."), strings.TrimSuffix(want, "."))
+		}) {
 			return failf("answer %q missing (got %s)", want, strings.Join(got, ", "))
 		}
 	}
