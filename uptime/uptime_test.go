@@ -299,3 +299,7 @@ func TestRoutes(t *testing.T) {
 	})
 	get("/api/v1/probes/nope", 404)
 }
+
+func testContext(t *testing.T) (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}

@@ -170,7 +170,7 @@ func resolve(ctx context.Context, rec *recorder, host string) (netip.Addr, error
 	} else {
 		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
-			return addr, fmt.Errorf("resolve %s: %w", host, err)
+			return addr, err // "lookup host on server: no such host"
 		}
 		addr = addrs[0]
 		for _, a := range addrs {
