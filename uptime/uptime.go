@@ -272,7 +272,7 @@ func (m *Manager) Probes() []ProbeStatus {
 	out := make([]ProbeStatus, 0, len(rs))
 	for _, r := range rs {
 		last, st, known := r.snapshot()
-		ps := ProbeStatus{Config: r.cfg, Instance: r.cfg.Instance(), Discovered: !static[r.cfg.Name], Last: last}
+		ps := ProbeStatus{Config: r.cfg.Redacted(), Instance: r.cfg.Instance(), Discovered: !static[r.cfg.Name], Last: last}
 		if known {
 			ps.State = &st
 		}

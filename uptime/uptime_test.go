@@ -263,7 +263,8 @@ func TestCollectorAndReload(t *testing.T) {
 func TestRoutes(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	t.Cleanup(srv.Close)
-	m := startManager(t, Config{Probes: []probe.Config{{Name: "api", URL: srv.URL, Interval: dur(100 * time.Millisecond), Status: &probe.StatusInfo{Name: "API"}}}}, nil)
+	m := startManager(t, Config{Probes: []probe.Config{{Name: "api", URL: srv.URL, Interval: dur(100 * time.Millisecond), Status: &probe.StatusInfo{Name: "API"},
+		HTTP: probe.HTTPConfig{Headers: map[string]string{"Authorization": "Bearer hunter2"}}}}}, nil)
 	mux := web.NewMux()
 	mux.Handle(m.Routes()...)
 	for p, a := range mux.Routes() {
@@ -286,6 +287,15 @@ func TestRoutes(t *testing.T) {
 			t.Fatalf("%s: %d %v", path, resp.StatusCode, v)
 		}
 		return v
+	}
+	resp, err := http.Get(api.URL + "/api/v1/probes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(raw), "hunter2") || !strings.Contains(string(raw), `"Authorization":"\u003csecret\u003e"`) {
+		t.Errorf("header not redacted: %s", raw)
 	}
 	list := get("/api/v1/probes", 200)["data"].([]any)
 	if len(list) != 1 || list[0].(map[string]any)["last_check"].(map[string]any)["success"] != true {

@@ -187,12 +187,30 @@ func guessType(c Config) string {
 	return ""
 }
 
-// Instance is the instance label of the probe's series: the URL or the target.
+// Instance is the instance label of the probe's series: the URL (its
+// password redacted) or the target.
 func (c Config) Instance() string {
 	if c.URL != "" {
+		if u, err := url.Parse(c.URL); err == nil {
+			return u.Redacted()
+		}
 		return c.URL
 	}
 	return c.Target
+}
+
+// Redacted returns c fit to show through the API: header values and the
+// URL's password are replaced, since they often carry credentials.
+func (c Config) Redacted() Config {
+	c.URL = c.Instance()
+	if len(c.HTTP.Headers) > 0 {
+		h := make(map[string]string, len(c.HTTP.Headers))
+		for k := range c.HTTP.Headers {
+			h[k] = "<secret>"
+		}
+		c.HTTP.Headers = h
+	}
+	return c
 }
 
 // Validate checks one probe (after WithDefaults) without touching the network or files.
