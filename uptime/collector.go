@@ -26,12 +26,12 @@ func (Collector) Name() string { return "uptime" }
 // instance (the target), job (the group) and the probe's labels.
 func (c Collector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	for _, ps := range c.m.Probes() {
-		if ps.Last == nil || ctx.Err() != nil {
+		if ps.Last == nil || ps.State == nil || ctx.Err() != nil {
 			continue
 		}
 		base, values := baseLabels(ps.Config)
 		up := 0.0
-		if ps.State != nil && ps.State.Up {
+		if ps.State.Up {
 			up = 1
 		}
 		send := func(name, help string, names, vals []string, v float64) {

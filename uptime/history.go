@@ -175,8 +175,8 @@ func (h *History) State(ctx context.Context, probe string) (State, bool, error) 
 
 // Uptime is the share of checks since `since` after which the probe was up,
 // and how many checks that is (0 checks: ratio -1). Checks are counted from
-// the rows while they are kept, and from the daily aggregates for whole days
-// beyond the rows' retention.
+// the rows while they are kept; a window reaching past the rows' retention
+// is counted in whole UTC days from the daily aggregates.
 func (h *History) Uptime(ctx context.Context, probe string, since time.Time) (ratio float64, checks int, err error) {
 	checksRet, _ := h.retention()
 	cutoff := h.now().Add(-checksRet)
@@ -185,19 +185,14 @@ func (h *History) Uptime(ctx context.Context, probe string, since time.Time) (ra
 		err = h.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(up), 0) FROM uptime_checks WHERE probe = ? AND ts >= ?`,
 			probe, since.UnixMilli()).Scan(&total, &up)
 	} else {
-		// Whole days after since's day from the aggregates, since's own day from rows if kept.
 		first := since.UTC().Truncate(24 * time.Hour)
 		err = h.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(checks), 0), COALESCE(SUM(up_checks), 0) FROM uptime_daily WHERE probe = ? AND day > ?`,
 			probe, first.Format(dayFormat)).Scan(&total, &up)
 		if err == nil {
+			// since's own day: its rows before the cutoff are gone, so the whole day counts.
 			var t, u int
-			if since.Add(24 * time.Hour).After(cutoff) {
-				err = h.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(up), 0) FROM uptime_checks WHERE probe = ? AND ts >= ? AND ts < ?`,
-					probe, since.UnixMilli(), first.Add(24*time.Hour).UnixMilli()).Scan(&t, &u)
-			} else {
-				err = h.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(checks), 0), COALESCE(SUM(up_checks), 0) FROM uptime_daily WHERE probe = ? AND day = ?`,
-					probe, first.Format(dayFormat)).Scan(&t, &u)
-			}
+			err = h.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(checks), 0), COALESCE(SUM(up_checks), 0) FROM uptime_daily WHERE probe = ? AND day = ?`,
+				probe, first.Format(dayFormat)).Scan(&t, &u)
 			total, up = total+t, up+u
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"reflect"
 	"sort"
@@ -29,7 +30,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// StateDB holds the history; nil keeps no history (tests, agent mode).
 	StateDB *storage.State
-	// Docker returns the engine client of discovery; nil disables discovery.
+	// Docker returns the engine client of discovery, which the Manager
+	// closes when discovery stops (if it is an io.Closer); nil disables discovery.
 	Docker func() (discovery.Client, error)
 	Now    func() time.Time
 }
@@ -228,6 +230,9 @@ func (m *Manager) startDiscoveryLocked() {
 	d := discovery.New(discovery.Options{Client: cli, Config: dc, Logger: m.logger.With("discovery", "docker"), OnChange: m.setDiscovered})
 	go func() {
 		defer close(done)
+		if c, ok := cli.(io.Closer); ok {
+			defer c.Close()
+		}
 		d.Run(ctx)
 	}()
 }

@@ -196,6 +196,9 @@ func (c Config) Instance() string {
 		}
 		return c.URL
 	}
+	if c.Target == "" && c.Type == TypeDNS {
+		return c.DNS.QueryName
+	}
 	return c.Target
 }
 
