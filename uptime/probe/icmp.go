@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,11 +20,16 @@ import (
 // raw socket when the process has CAP_NET_RAW; otherwise it fails saying so.
 type icmpProber struct {
 	cfg Config
+	seq atomic.Uint32 // each check's sequence number, so replies to an earlier (timed out) check are ignored
 }
 
 var _ Prober = (*icmpProber)(nil)
 
-func newICMP(c Config) *icmpProber { return &icmpProber{cfg: c} }
+func newICMP(c Config) *icmpProber {
+	p := &icmpProber{cfg: c}
+	p.seq.Store(uint32(time.Now().UnixNano()))
+	return p
+}
 
 func (p *icmpProber) Probe(ctx context.Context) Result {
 	return run(ctx, p.cfg.Timeout.D(), p.check)
@@ -54,7 +60,7 @@ func (p *icmpProber) check(ctx context.Context, rec *recorder) error {
 		_ = conn.SetDeadline(dl)
 	}
 	_ = conn.IPv4PacketConn().SetControlMessage(ipv4.FlagTTL, true)
-	id, seq := os.Getpid()&0xffff, int(time.Now().UnixNano()&0xffff)
+	id, seq := os.Getpid()&0xffff, int(p.seq.Add(1)&0xffff)
 	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("vigie-uptime")}}
 	b, err := msg.Marshal(nil)
 	if err != nil {
