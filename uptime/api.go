@@ -1,6 +1,7 @@
 package uptime
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -51,7 +52,7 @@ type ProbeDetail struct {
 }
 
 // Detail returns a probe with its uptimes, 90 daily bars and last 100 checks.
-func (m *Manager) Detail(r *http.Request, name string) (ProbeDetail, error) {
+func (m *Manager) Detail(ctx context.Context, name string) (ProbeDetail, error) {
 	var d ProbeDetail
 	found := false
 	for _, p := range m.Probes() {
@@ -65,7 +66,7 @@ func (m *Manager) Detail(r *http.Request, name string) (ProbeDetail, error) {
 	if m.history == nil {
 		return d, nil
 	}
-	ctx, now := r.Context(), m.now()
+	now := m.now()
 	d.Uptime = map[string]float64{}
 	for _, win := range Windows {
 		ratio, _, err := m.history.Uptime(ctx, name, now.Add(-win.D))
@@ -83,7 +84,7 @@ func (m *Manager) Detail(r *http.Request, name string) (ProbeDetail, error) {
 }
 
 func (m *Manager) handleProbe(w http.ResponseWriter, r *http.Request) {
-	d, err := m.Detail(r, r.PathValue("name"))
+	d, err := m.Detail(r.Context(), r.PathValue("name"))
 	switch {
 	case err == ErrUnknownProbe:
 		writeJSON(w, http.StatusNotFound, envelope{Status: "error", ErrorType: "not_found", Error: "unknown probe " + r.PathValue("name")})
