@@ -123,32 +123,58 @@ func b2i(b bool) int {
 	return 0
 }
 
-// Record stores one check, its day's aggregate and the probe's state in one
-// transaction. incident is set when this check took the probe down.
+// Record is one check to store: the check, the probe's state after it,
+// and whether it opened an incident (took the probe down).
+type Record struct {
+	Check    Check
+	State    State
+	Incident bool
+}
+
+// Record stores one check, its day's aggregate and the probe's state in one transaction.
 func (h *History) Record(ctx context.Context, c Check, st State, incident bool) error {
+	return h.RecordBatch(ctx, []Record{{Check: c, State: st, Incident: incident}})
+}
+
+// RecordBatch stores checks in one transaction (the manager batches them:
+// one commit per check costs more than the check itself at a thousand probes).
+func (h *History) RecordBatch(ctx context.Context, recs []Record) error {
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("uptime history: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	ms := c.Time.UnixMilli()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO uptime_checks (probe, ts, success, up, duration, reason) VALUES (?, ?, ?, ?, ?, ?)`,
-		c.Probe, ms, b2i(c.Success), b2i(c.Up), c.Duration.Seconds(), c.Reason); err != nil {
-		return fmt.Errorf("uptime history: insert check: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO uptime_daily (probe, day, checks, up_checks, successes, duration_sum, incidents)
+	stmts := make([]*sql.Stmt, 0, 3)
+	for _, q := range []string{
+		`INSERT INTO uptime_checks (probe, ts, success, up, duration, reason) VALUES (?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO uptime_daily (probe, day, checks, up_checks, successes, duration_sum, incidents)
 		VALUES (?, ?, 1, ?, ?, ?, ?)
 		ON CONFLICT (probe, day) DO UPDATE SET checks = checks + 1, up_checks = up_checks + excluded.up_checks,
 			successes = successes + excluded.successes, duration_sum = duration_sum + excluded.duration_sum,
 			incidents = incidents + excluded.incidents`,
-		c.Probe, c.Time.UTC().Format(dayFormat), b2i(c.Up), b2i(c.Success), c.Duration.Seconds(), b2i(incident)); err != nil {
-		return fmt.Errorf("uptime history: daily aggregate: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO uptime_state (probe, up, since, last_ts, consecutive_failures, reason) VALUES (?, ?, ?, ?, ?, ?)
+		`INSERT INTO uptime_state (probe, up, since, last_ts, consecutive_failures, reason) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (probe) DO UPDATE SET up = excluded.up, since = excluded.since, last_ts = excluded.last_ts,
 			consecutive_failures = excluded.consecutive_failures, reason = excluded.reason`,
-		c.Probe, b2i(st.Up), st.Since.UnixMilli(), ms, st.ConsecutiveFailures, st.Reason); err != nil {
-		return fmt.Errorf("uptime history: state: %w", err)
+	} {
+		st, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("uptime history: prepare: %w", err)
+		}
+		defer st.Close()
+		stmts = append(stmts, st)
+	}
+	for _, r := range recs {
+		c, st := r.Check, r.State
+		ms := c.Time.UnixMilli()
+		if _, err := stmts[0].ExecContext(ctx, c.Probe, ms, b2i(c.Success), b2i(c.Up), c.Duration.Seconds(), c.Reason); err != nil {
+			return fmt.Errorf("uptime history: insert check: %w", err)
+		}
+		if _, err := stmts[1].ExecContext(ctx, c.Probe, c.Time.UTC().Format(dayFormat), b2i(c.Up), b2i(c.Success), c.Duration.Seconds(), b2i(r.Incident)); err != nil {
+			return fmt.Errorf("uptime history: daily aggregate: %w", err)
+		}
+		if _, err := stmts[2].ExecContext(ctx, c.Probe, b2i(st.Up), st.Since.UnixMilli(), ms, st.ConsecutiveFailures, st.Reason); err != nil {
+			return fmt.Errorf("uptime history: state: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("uptime history: commit: %w", err)

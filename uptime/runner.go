@@ -47,9 +47,13 @@ func (r *runner) start(ctx context.Context) {
 }
 
 // restore takes the probe's state from history, so that damping and
-// incidents continue across restarts.
+// incidents continue across restarts; a state carried over from the
+// probe's previous runner (a reload) is newer and kept.
 func (r *runner) restore(ctx context.Context) {
-	if r.m.history != nil {
+	r.mu.Lock()
+	known := r.known
+	r.mu.Unlock()
+	if r.m.history != nil && !known {
 		if st, ok, err := r.m.history.State(ctx, r.cfg.Name); err != nil {
 			r.logger.Warn("cannot restore probe state", "err", err)
 		} else if ok {
@@ -127,13 +131,8 @@ func (r *runner) checkOnce(ctx context.Context) {
 	case st.Up && !wasUp:
 		r.logger.Info("probe up again")
 	}
-	if r.m.history == nil {
-		return
-	}
 	c := Check{Probe: r.cfg.Name, Time: res.Start, Success: res.Success, Up: st.Up, Duration: res.Duration, Reason: res.Reason}
-	if err := r.m.history.Record(ctx, c, st, incident); err != nil {
-		r.logger.Warn("cannot record check", "err", err)
-	}
+	r.m.record(ctx, Record{Check: c, State: st, Incident: incident})
 }
 
 // damp is flap damping: failuresBeforeDown failed checks in a row take the

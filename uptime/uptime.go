@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,9 @@ type Manager struct {
 	discovered []probe.Config
 	discCancel context.CancelFunc
 	discDone   chan struct{}
+
+	records chan Record // to the history writer, while Run runs
+	writing atomic.Bool
 }
 
 // New validates the configuration and opens the history.
@@ -68,7 +72,7 @@ func New(o Options) (*Manager, error) {
 	}
 	m := &Manager{
 		logger: o.Logger.With("component", "uptime"), now: o.Now, docker: o.Docker,
-		cfg: o.Config.withDefaults(), runners: map[string]*runner{}, maxSpread: time.Hour,
+		cfg: o.Config.withDefaults(), runners: map[string]*runner{}, maxSpread: time.Hour, records: make(chan Record, 1024),
 		startDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "vigie_probe_start_delay_seconds",
 			Help:    "How late uptime checks started compared with their schedule.",
@@ -96,6 +100,16 @@ func (m *Manager) History() *History { return m.history }
 // Run starts every probe and discovery, prunes the history hourly, and
 // stops them all when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
+	stopWriter, writerDone := make(chan struct{}), make(chan struct{})
+	if m.history != nil {
+		m.writing.Store(true)
+		go func() {
+			defer close(writerDone)
+			m.writeLoop(stopWriter)
+		}()
+	} else {
+		close(writerDone)
+	}
 	m.mu.Lock()
 	m.ctx = ctx
 	m.startDiscoveryLocked()
@@ -115,6 +129,9 @@ func (m *Manager) Run(ctx context.Context) error {
 			for _, r := range rs {
 				r.stop()
 			}
+			m.writing.Store(false)
+			close(stopWriter)
+			<-writerDone
 			return nil
 		case <-prune.C:
 			m.prune(ctx)
@@ -190,10 +207,12 @@ func (m *Manager) desiredLocked() map[string]probe.Config {
 
 func (m *Manager) reconcileLocked() {
 	want := m.desiredLocked()
+	carried := map[string]*runner{} // changed probes keep their state (damping, last result)
 	for name, r := range m.runners {
 		if c, ok := want[name]; !ok || !reflect.DeepEqual(c, r.cfg) {
 			r.stop()
 			delete(m.runners, name)
+			carried[name] = r
 		}
 	}
 	for name, c := range want {
@@ -204,6 +223,9 @@ func (m *Manager) reconcileLocked() {
 		if err != nil {
 			m.logger.Warn("cannot start probe", "probe", name, "err", err)
 			continue
+		}
+		if old, ok := carried[name]; ok {
+			r.last, r.state, r.known = old.snapshot()
 		}
 		m.runners[name] = r
 		r.start(m.ctx)

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -35,14 +36,25 @@ func main() {
 	target := flag.String("target", "", "base URL of the target; probe i asks <target>/p<i>")
 	duration := flag.Duration("duration", 3*time.Minute, "how long to run")
 	dir := flag.String("dir", os.TempDir(), "directory of the state database")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *serve != "" {
 		log.Fatal(http.ListenAndServe(*serve, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write([]byte("ok"))
 		})))
 	}
 	if err := run(*n, *interval, *target, *duration, *dir); err != nil {
-		log.Fatal(err)
+		log.Print(err)
 	}
 }
 
