@@ -15,8 +15,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,6 +39,7 @@ func main() {
 	duration := flag.Duration("duration", 3*time.Minute, "how long to run")
 	dir := flag.String("dir", os.TempDir(), "directory of the state database")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
+	flag.StringVar(&memprofile, "memprofile", "", "write a heap profile here, half-way")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -91,17 +94,60 @@ func run(n int, interval time.Duration, target string, duration time.Duration, d
 			}
 		}
 	}()
+	go sampleMemory(ctx, duration/2)
 	_ = m.Run(ctx)
 	return report(reg)
+}
+
+// peak is the largest heap and stack in use seen while probes ran.
+var peak struct {
+	sync.Mutex
+	heap, stack uint64
+}
+
+var memprofile string
+
+func sampleMemory(ctx context.Context, half time.Duration) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	profile := time.After(half)
+	for {
+		select {
+		case <-profile:
+			if memprofile != "" {
+				if f, err := os.Create(memprofile); err == nil {
+					_ = pprof.WriteHeapProfile(f)
+					f.Close()
+				}
+			}
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peak.Lock()
+		peak.heap, peak.stack = max(peak.heap, ms.HeapInuse), max(peak.stack, ms.StackInuse)
+		peak.Unlock()
+	}
 }
 
 func report(reg *prometheus.Registry) error {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	out := map[string]any{
-		"cpu_seconds":  float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6,
-		"max_rss_kib":  ru.Maxrss,
-		"start_delays": map[string]uint64{},
+		"peak_heap_inuse_mib":  float64(peak.heap) / (1 << 20),
+		"peak_stack_inuse_mib": float64(peak.stack) / (1 << 20),
+		"go_sys_mib":           float64(ms.Sys) / (1 << 20),
+		"goroutines":           runtime.NumGoroutine(),
+		"cpu_seconds":          float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6,
+		"max_rss_kib":          ru.Maxrss,
+		"start_delays":         map[string]uint64{},
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
