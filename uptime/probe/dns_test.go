@@ -2,6 +2,8 @@ package probe
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -93,4 +95,31 @@ func TestDNSProbe(t *testing.T) {
 			t.Error("query_succeeded != 0")
 		}
 	})
+}
+
+// Without a named resolver, the first nameserver of resolv.conf answers.
+func TestDNSSystemResolver(t *testing.T) {
+	addr := dnsServer(t, "udp")
+	host, port, _ := net.SplitHostPort(addr)
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(conf, []byte("nameserver "+host+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Config{Name: "sys", Type: TypeDNS, Target: "app.test"}.WithDefaults()
+	p, _ := newDNS(c)
+	p.resolvConf = conf
+	// resolv.conf names no port: the server is asked on 53 (the test server's random port is then named instead).
+	srv, err := p.server()
+	if err != nil || srv != net.JoinHostPort(host, "53") {
+		t.Fatalf("server %q %v", srv, err)
+	}
+	c.DNS.Resolver = net.JoinHostPort(host, port)
+	p, _ = newDNS(c)
+	if r := p.Probe(t.Context()); !r.Success {
+		t.Fatalf("probe: %s", r.Reason)
+	}
+	p.resolvConf, p.cfg.DNS.Resolver = filepath.Join(t.TempDir(), "missing"), ""
+	if r := p.Probe(t.Context()); r.Success || !strings.Contains(r.Reason, "no resolver named and none in") {
+		t.Fatalf("missing resolv.conf: %q", r.Reason)
+	}
 }
