@@ -60,6 +60,7 @@ type httpCheck struct {
 	redirects int
 	tls       *tlsOutcome
 	marks     map[string]time.Time
+	regexFail bool
 }
 
 func (c *httpCheck) add(phase string, d time.Duration) {
@@ -155,7 +156,7 @@ func (p *httpProber) checkResponse(c *httpCheck, resp *http.Response, start time
 	if !p.validStatus(resp.StatusCode) {
 		return failf("status code %d not in valid_status_codes", resp.StatusCode)
 	}
-	if err := p.checkBody(rec, body); err != nil {
+	if err := p.checkBody(c, body); err != nil {
 		return err
 	}
 	if m := p.cfg.HTTP.MaxResponseTime.D(); m > 0 {
@@ -191,7 +192,7 @@ func (p *httpProber) validStatus(code int) bool {
 	return slices.Contains(p.cfg.HTTP.ValidStatusCodes, code)
 }
 
-func (p *httpProber) checkBody(rec *recorder, body []byte) error {
+func (p *httpProber) checkBody(c *httpCheck, body []byte) error {
 	if len(p.mustMatch)+len(p.mustNotMatch) > 0 {
 		var err error
 		for _, re := range p.mustMatch {
@@ -205,7 +206,9 @@ func (p *httpProber) checkBody(rec *recorder, body []byte) error {
 				err = failf("body matches %q", re.String())
 			}
 		}
-		rec.boolGauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex", err != nil)
+		c.mu.Lock()
+		c.regexFail = err != nil
+		c.mu.Unlock()
 		if err != nil {
 			return err
 		}
@@ -225,6 +228,7 @@ func (c *httpCheck) report(rec *recorder) {
 			[]string{"phase"}, []string{ph}, c.phases[ph].Seconds())
 	}
 	rec.gauge("probe_http_redirects", "The number of redirects", float64(c.redirects))
+	rec.boolGauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex", c.regexFail)
 	if c.tls != nil {
 		c.tls.report(rec)
 	}

@@ -60,6 +60,7 @@ func (p *tcpProber) exchange(rec *recorder, conn net.Conn) error {
 		}
 	}
 	if p.expect == nil {
+		rec.gauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex", 0)
 		return nil
 	}
 	rec.setPhase("waiting for a reply matching " + p.cfg.TCP.Expect)
