@@ -71,4 +71,15 @@ func TestManagerRunsDiscoveredProbes(t *testing.T) {
 	if s, ok := statusOf(m, "static"); !ok || s.Discovered {
 		t.Error("static probe missing or marked discovered")
 	}
+	// Switching discovery off on a reload removes the discovered probes only.
+	cfg.Discovery.Enabled = false
+	if err := m.ApplyConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := statusOf(m, dom); ok {
+		t.Error("discovered probe still runs with discovery off")
+	}
+	if _, ok := statusOf(m, "static"); !ok {
+		t.Error("static probe stopped")
+	}
 }
