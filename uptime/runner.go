@@ -83,7 +83,7 @@ func offset(name string, interval time.Duration) time.Duration {
 func (r *runner) loop(ctx context.Context) {
 	interval := r.cfg.Interval.D()
 	next := r.m.now().Add(offset(r.cfg.Name, min(interval, r.m.maxSpread)))
-	timer := time.NewTimer(time.Until(next))
+	timer := time.NewTimer(next.Sub(r.m.now()))
 	defer timer.Stop()
 	for {
 		select {
