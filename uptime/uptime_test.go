@@ -3,6 +3,7 @@ package uptime
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -313,4 +314,29 @@ func TestRoutes(t *testing.T) {
 
 func testContext(t *testing.T) (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
+}
+
+// The status page sees only probes with a status block, and their URL only with show_url.
+func TestStatusPage(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	iv := dur(100 * time.Millisecond)
+	m := startManager(t, Config{Probes: []probe.Config{
+		{Name: "internal", URL: srv.URL + "/i", Interval: iv},
+		{Name: "api", URL: srv.URL + "/api", Interval: iv, Status: &probe.StatusInfo{Name: "Public API", Group: "Backend"}},
+		{Name: "site", URL: srv.URL + "/", Interval: iv, Status: &probe.StatusInfo{Group: "Apps", ShowURL: true}},
+	}}, nil)
+	eventually(t, 5*time.Second, func() (bool, string) {
+		cs, err := m.StatusPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != 2 || !cs[0].Known || !cs[1].Known || len(cs[0].ResponseTimes) == 0 {
+			return false, fmt.Sprintf("%+v", cs)
+		}
+		if cs[0].Name != "site" || cs[0].URL != srv.URL+"/" || cs[1].Name != "Public API" || cs[1].URL != "" {
+			t.Fatalf("components %+v", cs)
+		}
+		return cs[0].Up && len(cs[0].Daily) == 90 && cs[0].Uptime["90d"] == 1, fmt.Sprintf("%+v", cs[0])
+	})
 }
