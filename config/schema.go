@@ -38,6 +38,7 @@ func CheckYAML(doc *yaml.Node, out any) []error {
 
 var (
 	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
+	keyCheckerType      = reflect.TypeFor[KeyChecker]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 	timeType            = reflect.TypeFor[time.Time]()
 )
@@ -47,6 +48,15 @@ var (
 // each at its node. It does what yaml.v3's KnownFields decoding does, but
 // keeps the nodes: yaml.v3 reports those problems only as text ("line 3:
 // field x not found in type y"), without a column and in Go's terms.
+// KeyChecker is implemented by a struct whose UnmarshalYAML reports unknown
+// keys itself (for example to accept two spellings of each key): the schema
+// check leaves its mapping to that UnmarshalYAML instead of matching keys
+// against the struct's fields.
+type KeyChecker interface {
+	yaml.Unmarshaler
+	ChecksOwnKeys()
+}
+
 // Values of types with their own UnmarshalYAML (durations, sizes, matchers)
 // are checked by calling it, so its NodeError keeps its position too.
 func checkSchema(n *yaml.Node, t reflect.Type, path string) []error {
@@ -70,6 +80,9 @@ func checkSchema(n *yaml.Node, t reflect.Type, path string) []error {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
+		if reflect.PointerTo(t).Implements(keyCheckerType) {
+			return checkUnmarshaler(n, t, path)
+		}
 		if n.Kind == yaml.MappingNode {
 			return checkStruct(n, t, path)
 		}
@@ -126,10 +139,9 @@ func checkUnmarshaler(n *yaml.Node, t reflect.Type, path string) []error {
 	}
 	var pe *PosError
 	if errors.As(err, &pe) {
+		// The type's own errors carry no path, or one relative to it.
 		located := *pe
-		if located.Path == "" {
-			located.Path = path
-		}
+		located.Path = joinPath(path, located.Path)
 		return []error{&located}
 	}
 	return []error{errAt(n, path, "%v", err)}

@@ -241,6 +241,16 @@ type PolicyConfig struct {
 	PeriodSeconds int    `yaml:"period_seconds"`
 }
 
+// ChecksOwnKeys tells the configuration's schema check that UnmarshalYAML
+// reports unknown keys itself (it accepts both spellings).
+func (*BehaviorConfig) ChecksOwnKeys() {}
+
+// ChecksOwnKeys: see BehaviorConfig.
+func (*RulesConfig) ChecksOwnKeys() {}
+
+// ChecksOwnKeys: see BehaviorConfig.
+func (*PolicyConfig) ChecksOwnKeys() {}
+
 // UnmarshalYAML accepts either spelling of each key, strictly.
 func (b *BehaviorConfig) UnmarshalYAML(n *yaml.Node) error {
 	return decodeFields(n, map[string]func(*yaml.Node) error{
@@ -286,6 +296,13 @@ func decodeFields(n *yaml.Node, fields map[string]func(*yaml.Node) error) error 
 			continue
 		}
 		if err := f(v); err != nil {
+			// Nested errors name their field relative to this mapping.
+			var pe *config.PosError
+			if errors.As(err, &pe) {
+				located := *pe
+				located.Path = strings.TrimSuffix(k.Value+"."+pe.Path, ".")
+				err = &located
+			}
 			errs = append(errs, err)
 		}
 	}

@@ -82,6 +82,8 @@ type app struct {
 	reg      *prometheus.Registry // the collectors and vigie's own metrics: /metrics and storage
 	internal *prometheus.Registry // Prometheus libraries' internals: /metrics/internal and storage
 	store    *storage.Storage
+	// snapshot is what the last collection round gathered from reg: /metrics serves it
+	snapshot *collector.Snapshot
 
 	reloads       prometheus.Counter
 	reloadSuccess prometheus.Gauge
@@ -132,7 +134,8 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	set := collector.NewSet(cfg.collectTimeout(), logger)
 	a.reg.MustRegister(set)
 	ingester := collector.NewIngester(a.store.TSDB, labels.FromStrings("job", "vigie", "instance", cfg.Global.Hostname))
-	loop := collector.NewLoop(prometheus.Gatherers{a.reg, a.internal}, ingester, cfg.Collect.Interval.D(), logger.With("component", "collect"), a.reg)
+	a.snapshot = collector.NewSnapshot(a.reg)
+	loop := collector.NewLoop(prometheus.Gatherers{a.snapshot, a.internal}, ingester, cfg.Collect.Interval.D(), logger.With("component", "collect"), a.reg)
 
 	// Scrape jobs append through a hook that wakes the rules.
 	scrapeApp := &commitHook{Appendable: a.store.TSDB}

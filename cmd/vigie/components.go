@@ -140,7 +140,7 @@ func (c *selfComponent) Routes() []web.Route {
 	a := c.a
 	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)
 	routes := []web.Route{
-		{Pattern: "/metrics", Access: web.Read, Handler: promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{
+		{Pattern: "/metrics", Access: web.Read, Handler: promhttp.HandlerFor(a.snapshot.Last(), promhttp.HandlerOpts{
 			EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError, ErrorLog: errLog,
 		})},
 		{Pattern: "/metrics/internal", Access: web.Read, Handler: promhttp.HandlerFor(a.internal, promhttp.HandlerOpts{
