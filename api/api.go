@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -29,6 +30,8 @@ import (
 	"github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/vigie-dev/vigie/internal/web"
 )
 
 // Error types of the Prometheus API.
@@ -90,9 +93,19 @@ type Options struct {
 	LookbackDelta time.Duration
 	// QueryTimeout bounds a query's evaluation (default 2m).
 	QueryTimeout time.Duration
-	Targets      func() TargetRetriever
-	Metadata     func() map[string][]MetricMetadata
-	Rules        func() RulesSource
+	// MaxQueryLength is the longest query accepted, in bytes (default 64 KiB).
+	MaxQueryLength int
+	// MaxQueryDepth is the deepest nesting of parentheses, brackets and
+	// braces accepted in a query (default 256).
+	MaxQueryDepth int
+	// MaxQueryOperators is the most binary operators accepted in a query
+	// (default 1000).
+	MaxQueryOperators int
+	// MaxConcurrentQueries is how many queries evaluate at once (default 20).
+	MaxConcurrentQueries int
+	Targets              func() TargetRetriever
+	Metadata             func() map[string][]MetricMetadata
+	Rules                func() RulesSource
 	// Config returns the running configuration, secrets redacted, as YAML.
 	Config    func() string
 	BuildInfo BuildInfo
@@ -102,7 +115,8 @@ type Options struct {
 
 // API is the Prometheus HTTP API.
 type API struct {
-	o Options
+	o      Options
+	limits atomic.Pointer[queryLimits] // swapped whole by ApplyConfig
 }
 
 // New returns the API.
@@ -113,21 +127,46 @@ func New(o Options) *API {
 	if o.QueryTimeout == 0 {
 		o.QueryTimeout = 2 * time.Minute
 	}
+	if o.MaxQueryLength <= 0 {
+		o.MaxQueryLength = DefaultMaxQueryLength
+	}
+	if o.MaxQueryDepth <= 0 {
+		o.MaxQueryDepth = DefaultMaxQueryDepth
+	}
+	if o.MaxQueryOperators <= 0 {
+		o.MaxQueryOperators = DefaultMaxQueryOperators
+	}
+	if o.MaxConcurrentQueries <= 0 {
+		o.MaxConcurrentQueries = DefaultMaxConcurrentQueries
+	}
 	if o.BuildInfo.GoVersion == "" {
 		o.BuildInfo.GoVersion = runtime.Version()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{o: o}
+	a := &API{o: o}
+	a.limits.Store(&queryLimits{
+		timeout: o.QueryTimeout, maxLength: o.MaxQueryLength, maxDepth: o.MaxQueryDepth, maxOperators: o.MaxQueryOperators,
+		slots: make(chan struct{}, o.MaxConcurrentQueries),
+	})
+	return a
 }
 
 type apiFunc func(r *http.Request) (any, annotations.Annotations, *apiError)
 
 // Register mounts the endpoints on mux under /api/v1/.
 func (a *API) Register(mux *http.ServeMux) {
+	for _, r := range a.Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+}
+
+// Routes is the API's route table: every endpoint only reads.
+func (a *API) Routes() []web.Route {
+	var routes []web.Route
 	h := func(pattern string, f apiFunc) {
-		mux.Handle(pattern, a.wrap(f))
+		routes = append(routes, web.Route{Pattern: pattern, Access: web.Read, Handler: a.wrap(f)})
 	}
 	h("/api/v1/query", a.query)
 	h("/api/v1/query_range", a.queryRange)
@@ -149,6 +188,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("/api/v1/alertmanagers", func(*http.Request) (any, annotations.Annotations, *apiError) {
 		return map[string]any{"activeAlertmanagers": []any{}, "droppedAlertmanagers": []any{}}, nil, nil
 	})
+	return routes
 }
 
 type response struct {
@@ -203,7 +243,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 		b, _ = json.Marshal(response{Status: "error", ErrorType: errorInternal, Error: "encode response: " + err.Error()})
 		code = http.StatusInternalServerError
 	}
+	// encoding/json escapes <, > and & (\u003c…), so input echoed in an
+	// error message cannot become markup; nosniff stops a browser from
+	// guessing another type.
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
 }
@@ -263,7 +307,7 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 func (a *API) queryContext(r *http.Request) (context.Context, context.CancelFunc, *apiError) {
-	timeout := a.o.QueryTimeout
+	timeout := a.limits.Load().timeout
 	if v := r.Form.Get("timeout"); v != "" {
 		d, err := parseDuration(v)
 		if err != nil {
@@ -289,6 +333,14 @@ func (a *API) query(r *http.Request) (any, annotations.Annotations, *apiError) {
 	if qs == "" {
 		return nil, nil, badData("invalid parameter \"query\": query is empty")
 	}
+	if apiErr := a.checkQuery("query", qs); apiErr != nil {
+		return nil, nil, apiErr
+	}
+	release, apiErr := a.acquire(ctx)
+	if apiErr != nil {
+		return nil, nil, apiErr
+	}
+	defer release()
 	q, err := a.o.Engine.NewInstantQuery(ctx, a.o.Queryable, a.queryOpts(r), qs, ts)
 	if err != nil {
 		return nil, nil, badData("invalid parameter \"query\": %v", err)
@@ -350,6 +402,14 @@ func (a *API) queryRange(r *http.Request) (any, annotations.Annotations, *apiErr
 	if qs == "" {
 		return nil, nil, badData("invalid parameter \"query\": query is empty")
 	}
+	if apiErr := a.checkQuery("query", qs); apiErr != nil {
+		return nil, nil, apiErr
+	}
+	release, apiErr := a.acquire(ctx)
+	if apiErr != nil {
+		return nil, nil, apiErr
+	}
+	defer release()
 	q, err := a.o.Engine.NewRangeQuery(ctx, a.o.Queryable, a.queryOpts(r), qs, start, end, step)
 	if err != nil {
 		return nil, nil, badData("invalid parameter \"query\": %v", err)
@@ -380,6 +440,9 @@ func queryError(err error) *apiError {
 }
 
 func (a *API) queryExemplars(r *http.Request) (any, annotations.Annotations, *apiError) {
+	if apiErr := a.checkQuery("query", r.Form.Get("query")); apiErr != nil {
+		return nil, nil, apiErr
+	}
 	if _, err := parser.NewParser(parser.Options{}).ParseExpr(r.Form.Get("query")); err != nil {
 		return nil, nil, badData("invalid parameter \"query\": %v", err)
 	}
@@ -387,6 +450,9 @@ func (a *API) queryExemplars(r *http.Request) (any, annotations.Annotations, *ap
 }
 
 func (a *API) formatQuery(r *http.Request) (any, annotations.Annotations, *apiError) {
+	if apiErr := a.checkQuery("query", r.Form.Get("query")); apiErr != nil {
+		return nil, nil, apiErr
+	}
 	expr, err := parser.NewParser(parser.Options{}).ParseExpr(r.Form.Get("query"))
 	if err != nil {
 		return nil, nil, badData("invalid parameter \"query\": %v", err)
@@ -395,6 +461,9 @@ func (a *API) formatQuery(r *http.Request) (any, annotations.Annotations, *apiEr
 }
 
 func (a *API) parseQuery(r *http.Request) (any, annotations.Annotations, *apiError) {
+	if apiErr := a.checkQuery("query", r.Form.Get("query")); apiErr != nil {
+		return nil, nil, apiErr
+	}
 	expr, err := parser.NewParser(parser.Options{}).ParseExpr(r.Form.Get("query"))
 	if err != nil {
 		return nil, nil, badData("invalid parameter \"query\": %v", err)

@@ -196,6 +196,7 @@ type Loop struct {
 	interval time.Duration
 	reset    chan struct{}
 	hooks    []func(time.Time)
+	failing  repeatedError // the append error of the last rounds, logged once
 
 	gathers     prometheus.Counter
 	gatherFails prometheus.Counter
@@ -284,8 +285,8 @@ func (l *Loop) Once(ctx context.Context) time.Time {
 	l.gathers.Inc()
 	if err != nil {
 		l.gatherFails.Inc()
-		l.logger.Warn("append collected samples", "err", err)
 	}
+	l.logAppend(err)
 	l.samples.Set(float64(n))
 	l.duration.Set(time.Since(start).Seconds())
 	l.last.Set(float64(ts.UnixMilli()) / 1000)
@@ -296,4 +297,59 @@ func (l *Loop) Once(ctx context.Context) time.Time {
 		h(ts)
 	}
 	return ts
+}
+
+// repeatedError remembers an error that keeps coming back round after round.
+type repeatedError struct {
+	key   string // root cause's message; "" when the last round succeeded
+	count int    // rounds failed in a row with that cause
+}
+
+// logAppend logs a round's append error without flooding: a full disk fails
+// every round with the same cause, so a new cause is logged once at warn,
+// its repeats at debug, and the recovery once at info.
+// vigie_collection_append_failures_total counts every failed round.
+func (l *Loop) logAppend(err error) {
+	l.mu.Lock()
+	prev := l.failing
+	switch {
+	case err == nil:
+		l.failing = repeatedError{}
+	case rootCause(err) == prev.key:
+		l.failing.count++
+	default:
+		l.failing = repeatedError{key: rootCause(err), count: 1}
+	}
+	cur := l.failing
+	l.mu.Unlock()
+	switch {
+	case err == nil && prev.key != "":
+		l.logger.Info("appending collected samples works again", "failed_rounds", prev.count)
+	case err == nil:
+	case cur.count == 1:
+		l.logger.Warn("append collected samples (repeats of this error are logged at debug level)", "err", err)
+	default:
+		l.logger.Debug("append collected samples", "err", err, "failed_rounds", cur.count)
+	}
+}
+
+// rootCause is the message of the innermost error of err (the first of a
+// join): "no space left on device", without the timestamps and series the
+// wrapping messages carry, so repeats of one failure compare equal.
+func rootCause(err error) string {
+	for {
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			if next := u.Unwrap(); next != nil {
+				err = next
+				continue
+			}
+		case interface{ Unwrap() []error }:
+			if errs := u.Unwrap(); len(errs) > 0 && errs[0] != nil {
+				err = errs[0]
+				continue
+			}
+		}
+		return err.Error()
+	}
 }

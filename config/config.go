@@ -10,9 +10,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -57,8 +58,10 @@ func (s Secret) String() string {
 	return redacted
 }
 
-// LogValue keeps secrets out of slog output.
-func (s Secret) LogValue() any { return s.String() }
+// LogValue implements slog.LogValuer: a secret logs as <secret> with every handler.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+var _ slog.LogValuer = Secret("")
 
 // MarshalYAML redacts the secret.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
@@ -149,10 +152,11 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// NodeError returns an error that yaml.v3 collects with the others of the
-// same document (instead of stopping at the first), carrying n's position.
+// NodeError returns an error at n's position, for UnmarshalYAML methods.
+// Decode calls every such method on its node while it checks the document,
+// before decoding, so all of them are reported, each at its node.
 func NodeError(n *yaml.Node, msg string) error {
-	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d:%d: %s", n.Line, n.Column, msg)}}
+	return &PosError{Line: n.Line, Column: n.Column, Msg: msg}
 }
 
 // Positions maps dotted field paths of a YAML document to their nodes.
@@ -209,45 +213,13 @@ func (p Positions) lookup(path string) *yaml.Node {
 	}
 }
 
-// pathAt finds the deepest field path whose key or value starts on line (and column, when non-zero).
-//
-// Keys count only when keys is set (unknown-field errors point at a key);
-// otherwise the shallowest value starting there is taken, since yaml.v3
-// reports a wrong type at the line where the offending value starts.
-func (p Positions) pathAt(line, col int, wantKey bool, kind yaml.Kind) (string, bool) {
-	best := ""
-	found := false
-	names := make([]string, 0, len(p))
-	for k := range p {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		n := p[k]
-		if n.Line != line || (col != 0 && n.Column != col) {
-			continue
-		}
-		isKey := strings.HasPrefix(k, "key:")
-		if isKey != wantKey || (kind != 0 && n.Kind != kind) {
-			continue
-		}
-		path := strings.TrimPrefix(k, "key:")
-		if !found || (wantKey && len(path) > len(best)) || (!wantKey && len(path) < len(best)) {
-			best, found = path, true
-		}
-	}
-	return best, found
-}
-
-var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+)(?::(\d+))?: (.*)$`)
-
 // ExpandEnv replaces ${VAR} in every string scalar of the document with the
 // environment's value. An unset variable is an error at its position; $$ is a
 // literal dollar sign. Keys, numbers and booleans are left alone.
 func ExpandEnv(root *yaml.Node, lookup func(string) (string, bool)) error {
 	var errs []error
-	var walk func(n *yaml.Node)
-	walk = func(n *yaml.Node) {
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
 		if n.Kind == yaml.ScalarNode && (n.Tag == "!!str" || n.Tag == "") && strings.Contains(n.Value, "$") {
 			var missing []string
 			out := envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
@@ -262,21 +234,26 @@ func ExpandEnv(root *yaml.Node, lookup func(string) (string, bool)) error {
 				return v
 			})
 			for _, name := range missing {
-				errs = append(errs, fmt.Errorf("line %d:%d: environment variable %s is not set", n.Line, n.Column, name))
+				errs = append(errs, errAt(n, path, "environment variable %s is not set", name))
 			}
 			n.Value = out
 		}
-		if n.Kind == yaml.MappingNode {
-			for i := 1; i < len(n.Content); i += 2 {
-				walk(n.Content[i])
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(n.Content[i+1], joinPath(path, n.Content[i].Value))
 			}
-			return
-		}
-		for _, c := range n.Content {
-			walk(c)
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
 		}
 	}
-	walk(root)
+	walk(root, "")
 	return errors.Join(errs...)
 }
 
@@ -289,68 +266,68 @@ type Validator interface {
 
 // Decode parses data (from file, for messages) strictly into out: unknown
 // keys, wrong types and invalid values are all reported, each as
-// "file:line:col: field.path: message". After decoding, out.Validate() runs
-// when out implements Validator and its FieldErrors get positions too.
+// "file:line:col: field.path: message", with the position taken from the
+// YAML node. After decoding, out.Validate() runs when out implements
+// Validator and its FieldErrors get positions too.
 func Decode(file string, data []byte, out any) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+	// Bounded first: size, alias expansion and node count are checked before
+	// anything walks or decodes the expanded tree (see limits.go).
+	doc, err := ParseBounded(file, data)
+	if err != nil {
+		return err
 	}
-	pos := Index(&doc)
+	pos := Index(doc)
 	if len(doc.Content) == 0 {
 		// An empty file is the defaults.
 		if v, ok := out.(Validator); ok {
-			return locate(file, pos, pos, v.Validate())
+			return locate(file, pos, v.Validate())
 		}
 		return nil
 	}
-	if err := ExpandEnv(&doc, os.LookupEnv); err != nil {
-		return locate(file, pos, pos, err)
+	if err := ExpandEnv(doc, os.LookupEnv); err != nil {
+		return locate(file, pos, err)
 	}
-	// yaml.v3's Node.Decode has no KnownFields switch, so the expanded tree is
-	// encoded again and decoded strictly. Messages from that pass carry lines
-	// of the re-encoded text: they are mapped back through the field path.
-	enc, err := yaml.Marshal(&doc)
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+	if errs := checkSchema(doc, reflect.TypeOf(out), ""); len(errs) > 0 {
+		return locate(file, pos, errs...)
 	}
-	var encDoc yaml.Node
-	if err := yaml.Unmarshal(enc, &encDoc); err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	encPos := Index(&encDoc)
-	dec := yaml.NewDecoder(strings.NewReader(string(enc)))
-	dec.KnownFields(true)
-	if err := dec.Decode(out); err != nil {
-		return locate(file, encPos, pos, err)
+	if err := doc.Decode(out); err != nil {
+		return locate(file, pos, err)
 	}
 	if v, ok := out.(Validator); ok {
-		return locate(file, pos, pos, v.Validate())
+		return locate(file, pos, v.Validate())
 	}
 	return nil
 }
 
-// locate turns decode and validation errors into positioned messages. Lines
-// in yaml messages are looked up in at; positions are reported from orig.
-func locate(file string, at, orig Positions, err error) error {
-	if err == nil {
-		return nil
-	}
+// locate turns decode and validation errors into positioned messages, one
+// per error, in order, without repeats (an error inside an anchor is found
+// once per alias).
+func locate(file string, pos Positions, errs ...error) error {
 	var msgs []string
-	for _, e := range flatten(err) {
-		var te *yaml.TypeError
-		if errors.As(e, &te) {
-			for _, m := range te.Errors {
-				msgs = append(msgs, positionYAMLMessage(file, at, orig, m))
-			}
-			continue
-		}
+	seen := map[string]bool{}
+	for _, e := range flatten(errors.Join(errs...)) {
+		var m string
+		var pe *PosError
 		var fe *FieldError
-		if errors.As(e, &fe) {
-			msgs = append(msgs, atPath(file, orig, fe.Path, fe.Msg))
-			continue
+		switch {
+		case errors.As(e, &pe):
+			m = fmt.Sprintf("%s:%d:%d: ", file, pe.Line, pe.Column)
+			if pe.Path != "" {
+				m += pe.Path + ": "
+			}
+			m += pe.Msg
+		case errors.As(e, &fe):
+			m = atPath(file, pos, fe.Path, fe.Msg)
+		default:
+			m = file + ": " + e.Error()
 		}
-		msgs = append(msgs, positionYAMLMessage(file, at, orig, e.Error()))
+		if !seen[m] {
+			seen[m] = true
+			msgs = append(msgs, m)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
 	}
 	return &Error{File: file, Messages: msgs}
 }
@@ -368,82 +345,6 @@ func atPath(file string, pos Positions, path, msg string) string {
 		return where + ": " + msg
 	}
 	return fmt.Sprintf("%s: %s: %s", where, path, msg)
-}
-
-func positionYAMLMessage(file string, at, orig Positions, m string) string {
-	sm := yamlLineRE.FindStringSubmatch(m)
-	if sm == nil {
-		return file + ": " + m
-	}
-	line, _ := strconv.Atoi(sm[1])
-	col, _ := strconv.Atoi(sm[2])
-	msg := sm[3]
-	// yaml.v3's own messages name Go types; say what the user wrote instead.
-	if f := unknownFieldRE.FindStringSubmatch(msg); f != nil {
-		msg = fmt.Sprintf("unknown field %q", f[1])
-	} else if f := cannotUnmarshalRE.FindStringSubmatch(msg); f != nil {
-		msg = strings.Replace(fmt.Sprintf("cannot use %s %s as %s", yamlKind(f[1]), strings.Trim(f[2], "`"), goKind(f[3])), "  ", " ", 1)
-	}
-	var kind yaml.Kind
-	if f := cannotUnmarshalRE.FindStringSubmatch(sm[3]); f != nil {
-		switch f[1] {
-		case "!!seq":
-			kind = yaml.SequenceNode
-		case "!!map":
-			kind = yaml.MappingNode
-		default:
-			kind = yaml.ScalarNode
-		}
-	}
-	path, ok := at.pathAt(line, col, unknownFieldRE.MatchString(sm[3]), kind)
-	if !ok {
-		return fmt.Sprintf("%s:%d: %s", file, line, msg)
-	}
-	if k, isKey := orig["key:"+path]; isKey && unknownFieldRE.MatchString(sm[3]) {
-		return fmt.Sprintf("%s:%d:%d: %s: %s", file, k.Line, k.Column, path, msg)
-	}
-	return atPath(file, orig, path, msg)
-}
-
-var (
-	unknownFieldRE    = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	cannotUnmarshalRE = regexp.MustCompile("^cannot unmarshal (!!\\w+) ?(`[^`]*`)? into (\\S+)$")
-)
-
-func yamlKind(tag string) string {
-	switch tag {
-	case "!!str":
-		return "string"
-	case "!!int":
-		return "integer"
-	case "!!float":
-		return "number"
-	case "!!bool":
-		return "boolean"
-	case "!!map":
-		return "mapping"
-	case "!!seq":
-		return "list"
-	}
-	return strings.TrimPrefix(tag, "!!")
-}
-
-func goKind(t string) string {
-	switch {
-	case strings.HasPrefix(t, "[]"):
-		return "a list"
-	case strings.HasPrefix(t, "map["):
-		return "a mapping"
-	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
-		return "an integer"
-	case strings.HasPrefix(t, "float"):
-		return "a number"
-	case t == "bool":
-		return "a boolean"
-	case t == "string":
-		return "a string"
-	}
-	return "a " + t[strings.LastIndex(t, ".")+1:]
 }
 
 // Error is every problem found in one configuration file.

@@ -33,12 +33,6 @@ func (a *Ack) valid(e *alertEntry, now time.Time) bool {
 	return a.StartsAt.Equal(e.StartsAt) && now.Before(a.ExpiresAt)
 }
 
-// acked reports whether a firing alert is acknowledged. Called with mu held.
-func (n *Notifier) acked(e *alertEntry, now time.Time) bool {
-	a, ok := n.acks[e.fpStr]
-	return ok && a.valid(e, now)
-}
-
 func (n *Notifier) loadAcks(ctx context.Context) error {
 	rows, err := n.db.QueryContext(ctx, `SELECT fingerprint, alert_starts_at, created_by, comment, created_at, expires_at FROM notify_acks`)
 	if err != nil {

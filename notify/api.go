@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigie-dev/vigie/internal/web"
 )
 
 // APIAlert is Alertmanager's API v2 gettable alert, plus vigie's acknowledgement.
@@ -73,21 +74,34 @@ func (n *Notifier) Handler() http.Handler {
 	return mux
 }
 
-// Register mounts the notifier's endpoints on mux (vigie's shared one).
+// Register mounts the notifier's endpoints on mux.
 func (n *Notifier) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v2/alerts", n.getAlerts)
-	mux.HandleFunc("POST /api/v2/alerts", n.postAlerts)
-	mux.HandleFunc("GET /api/v2/silences", n.getSilences)
-	mux.HandleFunc("POST /api/v2/silences", n.postSilence)
-	mux.HandleFunc("GET /api/v2/silence/{id}", n.getSilence)
-	mux.HandleFunc("DELETE /api/v2/silence/{id}", n.deleteSilence)
-	mux.HandleFunc("GET /api/v1/notifications", n.getNotifications)
-	mux.HandleFunc("POST /api/v1/alerts/{fp}/ack", n.postAck)
-	mux.HandleFunc("GET /api/v1/alerts/{fp}/ack", n.getAckPage)
+	for _, r := range n.Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+}
+
+// Routes is the notifier's route table, each route with who may call it:
+// reading alerts, silences and deliveries is Read; changing them is Admin;
+// the signed acknowledgement link's page is Public (its signature is the
+// credential).
+func (n *Notifier) Routes() []web.Route {
+	return []web.Route{
+		web.R("GET /api/v2/alerts", web.Read, n.getAlerts),
+		web.R("POST /api/v2/alerts", web.Admin, n.postAlerts),
+		web.R("GET /api/v2/silences", web.Read, n.getSilences),
+		web.R("POST /api/v2/silences", web.Admin, n.postSilence),
+		web.R("GET /api/v2/silence/{id}", web.Read, n.getSilence),
+		web.R("DELETE /api/v2/silence/{id}", web.Admin, n.deleteSilence),
+		web.R("GET /api/v1/notifications", web.Read, n.getNotifications),
+		web.R("POST /api/v1/alerts/{fp}/ack", web.Admin, n.postAck),
+		web.R("GET /api/v1/alerts/{fp}/ack", web.Public, n.getAckPage),
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
@@ -102,7 +116,7 @@ func v1Error(w http.ResponseWriter, err error) {
 	code := errCode(err)
 	typ := "internal"
 	switch code {
-	case http.StatusBadRequest:
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		typ = "bad_data"
 	case http.StatusNotFound:
 		typ = "not_found"
@@ -114,8 +128,18 @@ func v1OK(w http.ResponseWriter, data any) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "data": data})
 }
 
+// errBodyTooLarge and errTooManyAlerts are requests over a limit (413).
+var (
+	errBodyTooLarge  = errors.New("request body too large")
+	errTooManyAlerts = errors.New("too many alerts")
+)
+
 func errCode(err error) int {
 	switch {
+	case errors.Is(err, errBodyTooLarge), errors.Is(err, errTooManyAlerts):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrActiveLimit):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, errNotFound):
@@ -124,12 +148,66 @@ func errCode(err error) int {
 	return http.StatusInternalServerError
 }
 
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 4<<20))
+// decodeBody decodes a JSON body of at most limits.max_request_size bytes.
+func (n *Notifier) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	size := int64(n.config().cfg.Limits.MaxRequestSize)
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, size))
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: invalid JSON body: %v", errBadRequest, err)
+		return bodyError(err, size)
 	}
 	return nil
+}
+
+// bodyError explains a body that could not be read: over the size cap
+// (413, naming it) or not JSON (400). The JSON error's text is written
+// JSON-encoded, never raw.
+func bodyError(err error, size int64) error {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return fmt.Errorf("%w: the limit notify.limits.max_request_size is %d bytes", errBodyTooLarge, size)
+	}
+	return fmt.Errorf("%w: invalid JSON body: %v", errBadRequest, err)
+}
+
+// decodeAlerts reads an array of alerts, one at a time, keeping at most
+// limits.max_alerts_per_request of them: a larger request is refused
+// whole, after counting its alerts without keeping them.
+func (n *Notifier) decodeAlerts(w http.ResponseWriter, r *http.Request) (alerts []Alert, count int, err error) {
+	lim := n.config().cfg.Limits
+	size := int64(lim.MaxRequestSize)
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, size))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, count, bodyError(err, size)
+	}
+	if tok == nil {
+		return nil, 0, nil // null: no alerts
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, 0, fmt.Errorf("%w: invalid JSON body: want an array of alerts", errBadRequest)
+	}
+	for dec.More() {
+		count++
+		if count > lim.MaxAlertsPerRequest {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, count, bodyError(err, size)
+			}
+			continue
+		}
+		var a Alert
+		if err := dec.Decode(&a); err != nil {
+			return nil, count, bodyError(err, size)
+		}
+		alerts = append(alerts, a)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, count, bodyError(err, size)
+	}
+	if count > lim.MaxAlertsPerRequest {
+		return nil, count, fmt.Errorf("%w: %d in one request, the limit notify.limits.max_alerts_per_request is %d", errTooManyAlerts, count, lim.MaxAlertsPerRequest)
+	}
+	return alerts, count, nil
 }
 
 func (n *Notifier) getAlerts(w http.ResponseWriter, r *http.Request) {
@@ -160,21 +238,33 @@ func (n *Notifier) getAlerts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Notifier) postAlerts(w http.ResponseWriter, r *http.Request) {
-	var alerts []Alert
-	if err := decodeBody(r, &alerts); err != nil {
+	alerts, count, err := n.decodeAlerts(w, r)
+	if err != nil {
+		reason, c := rejectInvalid, 1
+		switch {
+		case errors.Is(err, errBodyTooLarge):
+			reason = rejectBodySize
+		case errors.Is(err, errTooManyAlerts):
+			reason, c = rejectPerRequest, count
+		}
+		n.metrics.rejected.WithLabelValues(reason).Add(float64(c))
 		v2Error(w, err)
 		return
 	}
 	for i, a := range alerts {
 		for k := range a.Labels {
 			if !labelNameRE.MatchString(k) {
+				n.metrics.rejected.WithLabelValues(rejectInvalid).Inc()
 				v2Error(w, fmt.Errorf("%w: alert %d: invalid label name %q", errBadRequest, i, k))
 				return
 			}
 		}
 	}
 	if err := n.Put(r.Context(), alerts...); err != nil {
-		v2Error(w, fmt.Errorf("%w: %v", errBadRequest, err))
+		if !errors.Is(err, ErrActiveLimit) {
+			err = fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		v2Error(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -219,7 +309,7 @@ func silenceHas(s Silence, filter Matchers) bool {
 
 func (n *Notifier) postSilence(w http.ResponseWriter, r *http.Request) {
 	var s Silence
-	if err := decodeBody(r, &s); err != nil {
+	if err := n.decodeBody(w, r, &s); err != nil {
 		v2Error(w, err)
 		return
 	}
@@ -324,7 +414,7 @@ func (n *Notifier) postAck(w http.ResponseWriter, r *http.Request) {
 	}
 	var req AckRequest
 	if r.ContentLength != 0 {
-		if err := decodeBody(r, &req); err != nil {
+		if err := n.decodeBody(w, r, &req); err != nil {
 			v1Error(w, err)
 			return
 		}

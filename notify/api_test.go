@@ -213,8 +213,8 @@ func TestConfigValidation(t *testing.T) {
 		{"route: {receiver: default, group_by: [a, '...']}", `"..." groups by every label and must be alone`},
 		{"receivers: [{name: default, slack_configs: [{channel: x}]}]", `missing api_url (incoming webhook) or app_token (bot token)`},
 		{"receivers: [{name: default, email_configs: [{to: a@b.c, from: v@b.c, smarthost: nohost}]}]", `invalid smarthost "nohost"`},
-		{"time_intervals: [{name: w, time_intervals: [{times: [{start_time: '25:00', end_time: '26:00'}]}]}]", `invalid time of day "25:00"`},
-		{"time_intervals: [{name: w, time_intervals: [{location: Mars/Olympus}]}]", `unknown time zone "Mars/Olympus"`},
+		{"time_intervals: [{name: w, time_intervals: [{times: [{start_time: '25:00', end_time: '26:00'}]}]}]", `couldn't parse timestamp 25:00`},
+		{"time_intervals: [{name: w, time_intervals: [{location: Mars/Olympus}]}]", `unknown time zone Mars/Olympus`},
 		{"delivery: {fallback_receiver: nobody}", `delivery.fallback_receiver: undefined receiver "nobody"`},
 		{"inhibit_rules: [{source_matchers: ['a=\"b\"']}]", `an inhibit rule needs source_matchers and target_matchers`},
 	}

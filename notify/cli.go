@@ -19,39 +19,46 @@ import (
 // DefaultURL is where the CLI finds a running vigie.
 const DefaultURL = "http://127.0.0.1:9753"
 
-// SilenceCommand implements `vigie silence add|list|expire` against a
-// running vigie's API, as amtool does:
-//
-//	vigie silence add [--duration 2h | --end TIME] [--start TIME] [--author NAME] [--comment TEXT] [--expire-on-resolve] MATCHER...
-//	vigie silence list [--expired] [-q]
-//	vigie silence expire ID...
-func SilenceCommand(args []string, stdout io.Writer) error {
-	usage := "usage: vigie silence add|list|expire [flags] ...; --url defaults to " + DefaultURL
-	if len(args) == 0 {
-		return errors.New(usage)
+// CLICommand is one command of the notify CLI (silence add, list and
+// expire, ack), which talks to a running vigie's API as amtool does. cmd/vigie
+// puts these in its command table: Setup defines the command's flags on fs
+// and returns what runs, with the positional arguments, once fs is parsed.
+type CLICommand struct {
+	Name    string // "silence add"
+	Args    string // positional arguments, for the usage line
+	About   string
+	MinArgs int
+	Setup   func(fs *flag.FlagSet) func(ctx context.Context, args []string, stdout io.Writer) error
+}
+
+// cliTimeout bounds one CLI command's API calls.
+const cliTimeout = 30 * time.Second
+
+// CLICommands returns the notify CLI's commands.
+func CLICommands() []CLICommand {
+	return []CLICommand{
+		{Name: "silence add", Args: "MATCHER...", About: `silence alerts matching every matcher, e.g. alertname="DiskFull" instance=~"web.*"`, MinArgs: 1, Setup: setupSilenceAdd},
+		{Name: "silence list", About: "list silences", Setup: setupSilenceList},
+		{Name: "silence expire", Args: "ID...", About: "expire silences", MinArgs: 1, Setup: setupSilenceExpire},
+		{Name: "ack", Args: "FINGERPRINT...", About: "acknowledge alerts (fingerprints: /api/v2/alerts)", MinArgs: 1, Setup: setupAck},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	fs := flag.NewFlagSet("silence "+args[0], flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	base := fs.String("url", DefaultURL, "vigie's URL")
-	switch args[0] {
-	case "add":
-		user := os.Getenv("USER")
-		author := fs.String("author", user, "who creates the silence")
-		comment := fs.String("comment", "", "why")
-		dur := fs.String("duration", "1h", "how long, from start (e.g. 2h, 1d)")
-		start := fs.String("start", "", "start time, RFC 3339 (default now)")
-		end := fs.String("end", "", "end time, RFC 3339 (overrides --duration)")
-		eor := fs.Bool("expire-on-resolve", false, "expire the silence when the alerts it mutes resolve")
-		if err := fs.Parse(args[1:]); err != nil {
-			return fmt.Errorf("silence add: %w", err)
-		}
-		if fs.NArg() == 0 {
-			return errors.New(`silence add: give at least one matcher, e.g. alertname="DiskFull" instance=~"web.*"`)
-		}
+}
+
+func urlFlag(fs *flag.FlagSet) *string {
+	return fs.String("url", DefaultURL, "vigie's URL")
+}
+
+func setupSilenceAdd(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
+	base := urlFlag(fs)
+	author := fs.String("author", os.Getenv("USER"), "who creates the silence")
+	comment := fs.String("comment", "", "why")
+	dur := fs.String("duration", "1h", "how long, from start (e.g. 2h, 1d)")
+	start := fs.String("start", "", "start time, RFC 3339 (default now)")
+	end := fs.String("end", "", "end time, RFC 3339 (overrides --duration)")
+	eor := fs.Bool("expire-on-resolve", false, "expire the silence when the alerts it mutes resolve")
+	return func(ctx context.Context, args []string, stdout io.Writer) error {
 		var ms Matchers
-		for _, a := range fs.Args() {
+		for _, a := range args {
 			m, err := ParseMatchers(a)
 			if err != nil {
 				return fmt.Errorf("silence add: %w", err)
@@ -82,17 +89,23 @@ func SilenceCommand(args []string, stdout io.Writer) error {
 		var res struct {
 			SilenceID string `json:"silenceID"`
 		}
+		ctx, cancel := context.WithTimeout(ctx, cliTimeout)
+		defer cancel()
 		if err := apiCall(ctx, http.MethodPost, *base+"/api/v2/silences", s, &res); err != nil {
 			return fmt.Errorf("silence add: %w", err)
 		}
 		fmt.Fprintln(stdout, res.SilenceID)
 		return nil
-	case "list", "query":
-		expired := fs.Bool("expired", false, "include expired silences")
-		quiet := fs.Bool("q", false, "print IDs only")
-		if err := fs.Parse(args[1:]); err != nil {
-			return fmt.Errorf("silence list: %w", err)
-		}
+	}
+}
+
+func setupSilenceList(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
+	base := urlFlag(fs)
+	expired := fs.Bool("expired", false, "include expired silences")
+	quiet := fs.Bool("q", false, "print IDs only")
+	return func(ctx context.Context, _ []string, stdout io.Writer) error {
+		ctx, cancel := context.WithTimeout(ctx, cliTimeout)
+		defer cancel()
 		var list []Silence
 		if err := apiCall(ctx, http.MethodGet, *base+"/api/v2/silences", nil, &list); err != nil {
 			return fmt.Errorf("silence list: %w", err)
@@ -122,15 +135,16 @@ func SilenceCommand(args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, ms.String(), state, s.EndsAt.Local().Format("2006-01-02 15:04 MST"), s.CreatedBy, s.Comment)
 		}
 		return tw.Flush()
-	case "expire":
-		if err := fs.Parse(args[1:]); err != nil {
-			return fmt.Errorf("silence expire: %w", err)
-		}
-		if fs.NArg() == 0 {
-			return errors.New("silence expire: give the ID of the silences to expire")
-		}
+	}
+}
+
+func setupSilenceExpire(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
+	base := urlFlag(fs)
+	return func(ctx context.Context, ids []string, stdout io.Writer) error {
+		ctx, cancel := context.WithTimeout(ctx, cliTimeout)
+		defer cancel()
 		var errs []error
-		for _, id := range fs.Args() {
+		for _, id := range ids {
 			if err := apiCall(ctx, http.MethodDelete, *base+"/api/v2/silence/"+url.PathEscape(id), nil, nil); err != nil {
 				errs = append(errs, fmt.Errorf("silence expire %s: %w", id, err))
 				continue
@@ -139,38 +153,67 @@ func SilenceCommand(args []string, stdout io.Writer) error {
 		}
 		return errors.Join(errs...)
 	}
-	return errors.New(usage)
 }
 
-// AckCommand implements `vigie ack [--duration 24h] [--author NAME] [--comment TEXT] FINGERPRINT...`.
-func AckCommand(args []string, stdout io.Writer) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	fs := flag.NewFlagSet("ack", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	base := fs.String("url", DefaultURL, "vigie's URL")
+func setupAck(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
+	base := urlFlag(fs)
 	author := fs.String("author", os.Getenv("USER"), "who acknowledges")
 	comment := fs.String("comment", "", "why")
 	dur := fs.String("duration", "24h", "how long the acknowledgement lasts at most")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("ack: %w", err)
-	}
-	if fs.NArg() == 0 {
-		return errors.New("ack: give the fingerprint of the alerts to acknowledge (see /api/v2/alerts)")
-	}
-	var errs []error
-	for _, fp := range fs.Args() {
-		var res struct {
-			Data Ack `json:"data"`
+	return func(ctx context.Context, fps []string, stdout io.Writer) error {
+		ctx, cancel := context.WithTimeout(ctx, cliTimeout)
+		defer cancel()
+		var errs []error
+		for _, fp := range fps {
+			var res struct {
+				Data Ack `json:"data"`
+			}
+			req := AckRequest{CreatedBy: *author, Comment: *comment, Duration: *dur}
+			if err := apiCall(ctx, http.MethodPost, *base+"/api/v1/alerts/"+url.PathEscape(fp)+"/ack", req, &res); err != nil {
+				errs = append(errs, fmt.Errorf("ack %s: %w", fp, err))
+				continue
+			}
+			fmt.Fprintf(stdout, "acknowledged %s until %s\n", fp, res.Data.ExpiresAt.Local().Format("2006-01-02 15:04 MST"))
 		}
-		req := AckRequest{CreatedBy: *author, Comment: *comment, Duration: *dur}
-		if err := apiCall(ctx, http.MethodPost, *base+"/api/v1/alerts/"+url.PathEscape(fp)+"/ack", req, &res); err != nil {
-			errs = append(errs, fmt.Errorf("ack %s: %w", fp, err))
+		return errors.Join(errs...)
+	}
+}
+
+// SilenceCommand runs `vigie silence add|list|expire ARGS...` (for tests
+// and callers without cmd/vigie's command table).
+func SilenceCommand(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: vigie silence add|list|expire [flags] ...")
+	}
+	name := args[0]
+	if name == "query" {
+		name = "list"
+	}
+	return runCLI("silence "+name, args[1:], stdout)
+}
+
+// AckCommand runs `vigie ack [flags] FINGERPRINT...`.
+func AckCommand(args []string, stdout io.Writer) error {
+	return runCLI("ack", args, stdout)
+}
+
+func runCLI(name string, args []string, stdout io.Writer) error {
+	for _, c := range CLICommands() {
+		if c.Name != name {
 			continue
 		}
-		fmt.Fprintf(stdout, "acknowledged %s until %s\n", fp, res.Data.ExpiresAt.Local().Format("2006-01-02 15:04 MST"))
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		run := c.Setup(fs)
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if fs.NArg() < c.MinArgs {
+			return fmt.Errorf("%s: want %s", name, c.Args)
+		}
+		return run(context.Background(), fs.Args(), stdout)
 	}
-	return errors.Join(errs...)
+	return fmt.Errorf("unknown command %q", name)
 }
 
 func apiCall(ctx context.Context, method, u string, body, out any) error {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigie-dev/vigie/config"
+	"github.com/vigie-dev/vigie/storage"
 )
 
 // Config is the notify section: Alertmanager's route, receivers,
@@ -30,6 +31,29 @@ type Config struct {
 	DependencyInhibition *bool `yaml:"dependency_inhibition,omitempty"`
 	// Delivery tunes the durable outbox.
 	Delivery DeliveryConfig `yaml:"delivery"`
+	// Limits bound what the notifier accepts (POST /api/v2/alerts and Put).
+	Limits LimitsConfig `yaml:"limits"`
+}
+
+// LimitsConfig bounds alert intake, as Alertmanager's --alerts.* and
+// --web.* limits do: one request, or a flood of distinct alerts, cannot
+// grow the process without bound.
+type LimitsConfig struct {
+	// MaxAlertsPerRequest is the most alerts one POST /api/v2/alerts may
+	// carry (default 1000); a larger request is refused whole with 413.
+	MaxAlertsPerRequest int `yaml:"max_alerts_per_request"`
+	// MaxActiveAlerts is the most firing alerts the notifier tracks
+	// (default 10000). Beyond it, new alerts are refused (422 on the API);
+	// updates and resolutions of known alerts are always accepted.
+	MaxActiveAlerts int `yaml:"max_active_alerts"`
+	// MaxRequestSize caps a request body of the notifier's API (default 4MB);
+	// a larger one is refused with 413.
+	MaxRequestSize storage.Bytes `yaml:"max_request_size"`
+}
+
+// DefaultLimits are the intake limits' defaults.
+func DefaultLimits() LimitsConfig {
+	return LimitsConfig{MaxAlertsPerRequest: 1000, MaxActiveAlerts: 10000, MaxRequestSize: 4 << 20}
 }
 
 // DeliveryConfig tunes the outbox: retries, give-up age and fallback.
@@ -184,6 +208,7 @@ func DefaultConfig() Config {
 		Receivers:      []Receiver{{Name: "default"}},
 		ResolveTimeout: config.Duration(5 * time.Minute),
 		Delivery:       defaultDelivery(),
+		Limits:         DefaultLimits(),
 	}
 }
 
@@ -287,6 +312,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, config.Errorf("delivery.fallback_receiver", "undefined receiver %q", d.FallbackReceiver))
 		}
 	}
+	errs = append(errs, c.Limits.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -442,4 +468,18 @@ func checkTemplate(path, text string, html bool) error {
 		return config.Errorf(path, "invalid template: %v", err)
 	}
 	return nil
+}
+
+func (l LimitsConfig) validate() []error {
+	var errs []error
+	if l.MaxAlertsPerRequest < 1 {
+		errs = append(errs, config.Errorf("limits.max_alerts_per_request", "must be at least 1"))
+	}
+	if l.MaxActiveAlerts < 1 {
+		errs = append(errs, config.Errorf("limits.max_active_alerts", "must be at least 1"))
+	}
+	if l.MaxRequestSize < 1<<10 {
+		errs = append(errs, config.Errorf("limits.max_request_size", "must be at least 1KB"))
+	}
+	return errs
 }

@@ -1,12 +1,14 @@
 package notify
 
 import (
+	"errors"
 	"fmt"
+	"regexp/syntax"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 
+	amlabels "github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/prometheus/model/labels"
 	"go.yaml.in/yaml/v3"
 
@@ -68,113 +70,54 @@ func (ms Matchers) MarshalYAML() (any, error) {
 }
 
 // ParseMatchers parses `a="b"`, `a=~b`, `{a="b", c!~"d"}` or a
-// comma-separated list without braces. Values may be quoted (with Go/PromQL
-// escapes) or bare; bare values end at a comma or closing brace.
+// comma-separated list without braces, with Alertmanager's own parser
+// (github.com/prometheus/alertmanager/pkg/labels, the one amtool and
+// Alertmanager's configuration use): values may be quoted or bare.
+// The matchers are then compiled as Prometheus label matchers, which the
+// routing tree, inhibition and silences use.
+//
+// Alertmanager is linked at v0.34.0, the version Prometheus v0.315.0
+// already requires. With timeinterval (timeinterval.go) it costs cmd/vigie
+// 3 packages (939 → 942), one module (gopkg.in/yaml.v2, which timeinterval
+// imports) and 284 KB (57,527,208 → 57,811,144 bytes): kept. v0.35.0 would
+// upgrade 43 modules of the graph (aws-sdk-go-v2, go-openapi, otel, grpc)
+// for the same two packages. docs/benchmarks/alertmanager-packages.md.
 func ParseMatchers(s string) (Matchers, error) {
-	in := strings.TrimSpace(s)
-	if strings.HasPrefix(in, "{") {
-		if !strings.HasSuffix(in, "}") {
-			return nil, fmt.Errorf("matcher %q: missing closing }", s)
-		}
-		in = strings.TrimSpace(in[1 : len(in)-1])
+	if in := strings.TrimSpace(s); strings.HasPrefix(in, "{") && !strings.HasSuffix(in, "}") {
+		// Alertmanager's parser lets this pass; a typo should not.
+		return nil, fmt.Errorf("matcher %q: missing closing }", s)
 	}
-	var out Matchers
-	for in != "" {
-		m, rest, err := parseOneMatcher(in)
-		if err != nil {
-			return nil, fmt.Errorf("matcher %q: %w", s, err)
-		}
-		out = append(out, m)
-		rest = strings.TrimSpace(rest)
-		if rest == "" {
-			break
-		}
-		if rest[0] != ',' {
-			return nil, fmt.Errorf("matcher %q: expected , before %q", s, rest)
-		}
-		in = strings.TrimSpace(rest[1:])
+	ams, err := amlabels.ParseMatchers(s)
+	var re *syntax.Error
+	if errors.As(err, &re) {
+		return nil, fmt.Errorf("matcher %q: invalid regular expression: %w", s, err)
 	}
-	if len(out) == 0 {
+	if err != nil {
+		return nil, fmt.Errorf("matcher %q: %w", s, err)
+	}
+	if len(ams) == 0 {
 		return nil, fmt.Errorf("matcher %q: empty", s)
 	}
+	out := make(Matchers, 0, len(ams))
+	for _, m := range ams {
+		var t labels.MatchType
+		switch m.Type {
+		case amlabels.MatchEqual:
+			t = labels.MatchEqual
+		case amlabels.MatchNotEqual:
+			t = labels.MatchNotEqual
+		case amlabels.MatchRegexp:
+			t = labels.MatchRegexp
+		case amlabels.MatchNotRegexp:
+			t = labels.MatchNotRegexp
+		}
+		pm, err := labels.NewMatcher(t, m.Name, m.Value)
+		if err != nil {
+			return nil, fmt.Errorf("matcher %q: invalid regular expression %q: %w", s, m.Value, err)
+		}
+		out = append(out, pm)
+	}
 	return out, nil
-}
-
-func parseOneMatcher(in string) (*labels.Matcher, string, error) {
-	i := 0
-	for i < len(in) && (in[i] == '_' || unicode.IsLetter(rune(in[i])) || (i > 0 && unicode.IsDigit(rune(in[i])))) {
-		i++
-	}
-	var name string
-	if i == 0 && strings.HasPrefix(in, `"`) {
-		// A quoted UTF-8 label name.
-		q, rest, err := cutQuoted(in)
-		if err != nil {
-			return nil, "", err
-		}
-		name, in = q, rest
-	} else {
-		if i == 0 {
-			return nil, "", fmt.Errorf("expected a label name at %q", in)
-		}
-		name, in = in[:i], in[i:]
-	}
-	in = strings.TrimLeft(in, " \t")
-	var typ labels.MatchType
-	switch {
-	case strings.HasPrefix(in, "=~"):
-		typ, in = labels.MatchRegexp, in[2:]
-	case strings.HasPrefix(in, "!~"):
-		typ, in = labels.MatchNotRegexp, in[2:]
-	case strings.HasPrefix(in, "!="):
-		typ, in = labels.MatchNotEqual, in[2:]
-	case strings.HasPrefix(in, "="):
-		typ, in = labels.MatchEqual, in[1:]
-	default:
-		return nil, "", fmt.Errorf("expected =, !=, =~ or !~ after %q", name)
-	}
-	in = strings.TrimLeft(in, " \t")
-	var value string
-	if strings.HasPrefix(in, `"`) || strings.HasPrefix(in, "'") {
-		q, rest, err := cutQuoted(in)
-		if err != nil {
-			return nil, "", err
-		}
-		value, in = q, rest
-	} else {
-		j := strings.IndexAny(in, ",}")
-		if j < 0 {
-			j = len(in)
-		}
-		value, in = strings.TrimSpace(in[:j]), in[j:]
-	}
-	m, err := labels.NewMatcher(typ, name, value)
-	if err != nil {
-		return nil, "", fmt.Errorf("invalid regular expression %q: %w", value, err)
-	}
-	return m, in, nil
-}
-
-// cutQuoted reads a quoted string at the start of in.
-func cutQuoted(in string) (string, string, error) {
-	q := in[0]
-	for i := 1; i < len(in); i++ {
-		switch in[i] {
-		case '\\':
-			i++
-		case q:
-			raw := in[:i+1]
-			if q == '\'' {
-				raw = `"` + strings.ReplaceAll(raw[1:len(raw)-1], `"`, `\"`) + `"`
-			}
-			v, err := strconv.Unquote(raw)
-			if err != nil {
-				return "", "", fmt.Errorf("invalid quoted string %s", in[:i+1])
-			}
-			return v, in[i+1:], nil
-		}
-	}
-	return "", "", fmt.Errorf("unterminated quoted string %s", in)
 }
 
 // matchersFromMaps turns Alertmanager's deprecated match/match_re maps into matchers.

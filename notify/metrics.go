@@ -8,7 +8,17 @@ type metrics struct {
 	queued         prometheus.Gauge
 	latency        *prometheus.HistogramVec
 	alertsReceived prometheus.Counter
+	rejected       *prometheus.CounterVec
+	logRepeats     prometheus.Counter
 }
+
+// Reasons of vigie_notify_alerts_rejected_total.
+const (
+	rejectPerRequest  = "max_alerts_per_request"
+	rejectActiveLimit = "max_active_alerts"
+	rejectBodySize    = "max_request_size"
+	rejectInvalid     = "invalid"
+)
 
 func newMetrics(reg prometheus.Registerer, n *Notifier) *metrics {
 	m := &metrics{
@@ -29,6 +39,17 @@ func newMetrics(reg prometheus.Registerer, n *Notifier) *metrics {
 		alertsReceived: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigie_notify_alerts_received_total", Help: "Alerts received by the notifier.",
 		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigie_notify_alerts_rejected_total",
+			Help: "Alerts refused by the notifier, by reason: the limit that refused them (max_alerts_per_request, max_active_alerts; max_request_size counts one per request) or invalid (one per request).",
+		}, []string{"reason"}),
+		logRepeats: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigie_notify_log_repeated_errors_total",
+			Help: "Errors logged at debug instead of warn because they repeated the previous one (a full disk, an unreachable provider).",
+		}),
+	}
+	for _, r := range []string{rejectPerRequest, rejectActiveLimit, rejectBodySize, rejectInvalid} {
+		m.rejected.WithLabelValues(r)
 	}
 	if reg != nil {
 		groups := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -38,7 +59,7 @@ func newMetrics(reg prometheus.Registerer, n *Notifier) *metrics {
 			defer n.mu.Unlock()
 			return float64(len(n.groups))
 		})
-		reg.MustRegister(m.sent, m.failed, m.queued, m.latency, m.alertsReceived, groups)
+		reg.MustRegister(m.sent, m.failed, m.queued, m.latency, m.alertsReceived, m.rejected, m.logRepeats, groups)
 	}
 	return m
 }

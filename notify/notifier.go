@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
+	"github.com/vigie-dev/vigie/internal/logonce"
 	"github.com/vigie-dev/vigie/storage"
 )
 
@@ -47,13 +48,18 @@ type Notifier struct {
 	externalURL string
 	ackKey      []byte
 	metrics     *metrics
+	logRepeats  *logonce.Logger
 
+	// flushMu keeps flushes one at a time; mu guards the state below and
+	// is never held across a database write by a flush.
+	flushMu  sync.Mutex
 	mu       sync.Mutex
 	rc       *runtimeConfig
 	alerts   map[model.Fingerprint]*alertEntry
 	groups   map[string]*aggrGroup
 	nflog    map[string]*logEntry
-	silences map[string]*Silence
+	silences map[string]*Silence // every silence kept, for the API
+	live     map[string]*Silence // pending or active: what flushes look at
 	acks     map[string]*Ack
 
 	wakeDispatch chan struct{}
@@ -183,6 +189,7 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 		alerts:       map[model.Fingerprint]*alertEntry{},
 		groups:       map[string]*aggrGroup{},
 		silences:     map[string]*Silence{},
+		live:         map[string]*Silence{},
 		acks:         map[string]*Ack{},
 		wakeDispatch: make(chan struct{}, 1),
 		wakeOutbox:   make(chan struct{}, 1),
@@ -215,6 +222,7 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 		}
 	}
 	n.metrics = newMetrics(opts.Registerer, n)
+	n.logRepeats = logonce.New(n.logger, n.metrics.logRepeats)
 	return n, nil
 }
 
@@ -267,12 +275,23 @@ func (n *Notifier) wake(ch chan struct{}) {
 	}
 }
 
+// ErrActiveLimit is a Put refused, in part, by limits.max_active_alerts.
+// The notifier logs it itself (once at warn while it lasts): a caller such
+// as the rules adapter can test for it with errors.Is and not log it again.
+var ErrActiveLimit = errors.New("active alert limit reached")
+
 // Put receives alerts: new ones join their groups, known ones are updated.
+// Once limits.max_active_alerts alerts fire, new firing alerts are refused
+// (an error wrapping ErrActiveLimit says how many); updates and
+// resolutions of known alerts are always taken.
 func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 	now := n.now()
 	var errs []error
 	n.mu.Lock()
 	resolveTimeout := n.rc.cfg.ResolveTimeout.D()
+	maxActive := n.rc.cfg.Limits.MaxActiveAlerts
+	active := n.activeAlerts(now)
+	refused := 0
 	due := false
 	for _, a := range alerts {
 		if len(a.Labels) == 0 {
@@ -288,11 +307,10 @@ func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 		}
 		fp := fingerprint(a.Labels)
 		e := n.alerts[fp]
-		if e != nil && (!e.Resolved(now) || !a.StartsAt.After(e.EndsAt)) {
+		known := e != nil && !e.Resolved(now)
+		if e != nil && (known || !a.StartsAt.After(e.EndsAt)) && e.StartsAt.Before(a.StartsAt) {
 			// The same incident: keep when it started.
-			if e.StartsAt.Before(a.StartsAt) {
-				a.StartsAt = e.StartsAt
-			}
+			a.StartsAt = e.StartsAt
 		}
 		if a.EndsAt.Before(a.StartsAt) {
 			if !startsDefaulted {
@@ -300,6 +318,15 @@ func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 				continue
 			}
 			a.StartsAt = a.EndsAt
+		}
+		if firing := !a.Resolved(now); firing && !known {
+			if active >= maxActive {
+				refused++
+				continue
+			}
+			active++
+		} else if !firing && known {
+			active--
 		}
 		e = &alertEntry{Alert: a, fp: fp, fpStr: fp.String(), updatedAt: now}
 		n.alerts[fp] = e
@@ -314,7 +341,26 @@ func (n *Notifier) Put(ctx context.Context, alerts ...Alert) error {
 	if due {
 		n.wake(n.wakeDispatch)
 	}
+	if refused > 0 {
+		n.metrics.rejected.WithLabelValues(rejectActiveLimit).Add(float64(refused))
+		err := fmt.Errorf("%w: %d new alerts refused: %d alerts are firing, the limit notify.limits.max_active_alerts is %d", ErrActiveLimit, refused, active, maxActive)
+		n.logRepeats.Error("intake", "alerts refused", fmt.Errorf("%w: notify.limits.max_active_alerts is %d", ErrActiveLimit, maxActive), "refused", refused)
+		errs = append(errs, err)
+	} else if len(alerts) > 0 {
+		n.logRepeats.OK("intake", "")
+	}
 	return errors.Join(errs...)
+}
+
+// activeAlerts counts the alerts firing at now. Called with mu held.
+func (n *Notifier) activeAlerts(now time.Time) int {
+	c := 0
+	for _, a := range n.alerts {
+		if !a.Resolved(now) {
+			c++
+		}
+	}
+	return c
 }
 
 // route puts an alert in the groups of the routes it matches. Called with mu held.
@@ -351,135 +397,6 @@ func (n *Notifier) nextFlush() time.Time {
 // resolvedRetention is how long a resolved alert is kept for inhibition
 // bookkeeping and the API before it is forgotten.
 const resolvedRetention = 15 * time.Minute
-
-// flushDue flushes every group due at now: the mute, dedup and notify
-// stages of Alertmanager's pipeline, ending in the outbox. It returns the
-// notifications it queued.
-func (n *Notifier) flushDue(ctx context.Context, now time.Time) ([]*outboxRow, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	rc := n.rc
-	var due []*aggrGroup
-	for _, g := range n.groups {
-		if !g.nextFlush.After(now) {
-			due = append(due, g)
-		}
-	}
-	changedSilences := n.expireResolvedSilences(now)
-	if len(due) == 0 && len(changedSilences) == 0 {
-		return nil, nil
-	}
-	sort.Slice(due, func(i, j int) bool { return due[i].key < due[j].key })
-	inh := newInhibitor(rc.inhibit, n.alerts, now)
-	muted := map[model.Fingerprint]bool{}
-	isMuted := func(a *alertEntry) bool {
-		m, ok := muted[a.fp]
-		if !ok {
-			m = len(n.silencedBy(a.Labels, now)) > 0 || len(inh.inhibitedBy(a.fpStr, a.Labels)) > 0
-			muted[a.fp] = m
-		}
-		return m
-	}
-	var rows []*outboxRow
-	var logs []*logEntry
-	var removeResolved []*aggrGroup
-	for _, g := range due {
-		alerts := make([]*alertEntry, 0, len(g.fps))
-		for fp := range g.fps {
-			if a := n.alerts[fp]; a != nil {
-				alerts = append(alerts, a)
-			} else {
-				delete(g.fps, fp)
-			}
-		}
-		sort.Slice(alerts, func(i, j int) bool { return alerts[i].fpStr < alerts[j].fpStr })
-		removeResolved = append(removeResolved, g)
-		if rc.routeMuted(g.route, now) {
-			n.logger.Debug("group muted by a time interval", "group", g.key)
-			continue
-		}
-		for _, integ := range rc.integrations[g.route.receiver] {
-			lk := logKey(g.route.receiver, integ.name, g.key)
-			entry := n.nflog[lk]
-			firing, resolved := map[string]bool{}, map[string]bool{}
-			var sendF, sendR []payloadAlert
-			allAcked := true
-			for _, a := range alerts {
-				if a.Resolved(now) {
-					wasNotified := entry != nil && entry.firing[a.fpStr]
-					if isMuted(a) && !wasNotified && !g.route.resolvedMuted {
-						continue
-					}
-					resolved[a.fpStr] = true
-					sendR = append(sendR, payloadAlert{Alert: a.Alert, Fingerprint: a.fpStr, Status: "resolved"})
-					continue
-				}
-				if isMuted(a) {
-					// Muted now but told before: it stays in the log so that
-					// its resolution goes out, but is not repeated.
-					if entry != nil && entry.firing[a.fpStr] {
-						firing[a.fpStr] = true
-					}
-					continue
-				}
-				firing[a.fpStr] = true
-				if !n.acked(a, now) {
-					allAcked = false
-				}
-				sendF = append(sendF, payloadAlert{Alert: a.Alert, Fingerprint: a.fpStr, Status: "firing"})
-			}
-			if !needsUpdate(entry, firing, resolved, integ.sendResolved, g.route.resolvedMuted, allAcked, g.route.repeatInterval, now) {
-				continue
-			}
-			logs = append(logs, &logEntry{receiver: g.route.receiver, integration: integ.name, groupKey: g.key, firing: firing, resolved: resolved, at: now})
-			send := sendF
-			if integ.sendResolved {
-				send = append(send, sendR...)
-			}
-			if len(sendF) == 0 && (!integ.sendResolved || len(sendR) == 0) {
-				continue
-			}
-			status := "firing"
-			if len(sendF) == 0 {
-				status = "resolved"
-			}
-			rows = append(rows, &outboxRow{
-				Receiver: g.route.receiver, Integration: integ.name, GroupKey: g.key, NotifStatus: status,
-				Firing: len(sendF), Resolved: len(send) - len(sendF), CreatedAt: now, NextAttempt: now,
-				Payload: &payload{Receiver: g.route.receiver, GroupKey: g.key, GroupLabels: g.labels, Status: status, Alerts: send},
-			})
-		}
-	}
-	if err := n.persistFlush(ctx, rows, logs, changedSilences); err != nil {
-		for _, g := range due {
-			g.nextFlush = now.Add(time.Second)
-		}
-		return nil, err
-	}
-	for _, e := range logs {
-		n.nflog[e.key()] = e
-	}
-	for _, g := range due {
-		g.nextFlush, g.flushed = now.Add(g.route.groupInterval), true
-	}
-	// Resolved alerts have been told (or didn't need to be): they leave their groups.
-	for _, g := range removeResolved {
-		for fp := range g.fps {
-			if a := n.alerts[fp]; a == nil || a.Resolved(now) {
-				delete(g.fps, fp)
-			}
-		}
-		if len(g.fps) == 0 {
-			delete(n.groups, g.key)
-		}
-	}
-	n.gcAlerts(now)
-	if len(rows) > 0 {
-		n.metrics.queued.Add(float64(len(rows)))
-		n.wake(n.wakeOutbox)
-	}
-	return rows, nil
-}
 
 // gcAlerts forgets alerts resolved long ago and acks of resolved alerts. Called with mu held.
 func (n *Notifier) gcAlerts(now time.Time) {
@@ -575,8 +492,12 @@ func (n *Notifier) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		if _, err := n.flushDue(ctx, n.now()); err != nil && ctx.Err() == nil {
-			n.logger.Error("flushing alert groups failed", "err", err)
+		switch _, ran, err := n.flush(ctx, n.now()); {
+		case err != nil && ctx.Err() == nil:
+			// Retried every second: a full disk logs once, then at debug.
+			n.logRepeats.Error("flush", "flushing alert groups failed", err)
+		case err == nil && ran:
+			n.logRepeats.OK("flush", "flushing alert groups works again")
 		}
 		wait := time.Minute
 		if next := n.nextFlush(); !next.IsZero() {

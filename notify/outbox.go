@@ -49,10 +49,11 @@ func (n *Notifier) deliverDue(ctx, sendCtx context.Context, sem chan struct{}) t
 	rows, err := dueOutbox(ctx, n.db, 512)
 	if err != nil {
 		if ctx.Err() == nil {
-			n.logger.Error("reading the outbox failed", "err", err)
+			n.logRepeats.Error("outbox", "reading the outbox failed", err)
 		}
 		return n.now().Add(time.Second)
 	}
+	n.logRepeats.OK("outbox", "reading the outbox works again")
 	var next time.Time
 	now := n.now()
 	for _, r := range rows {
@@ -100,7 +101,7 @@ func (n *Notifier) updateQueued(ctx context.Context) {
 func (n *Notifier) cleanupOutbox(ctx context.Context, now time.Time) {
 	keep := n.config().cfg.Delivery.Retention.D()
 	if _, err := n.db.ExecContext(ctx, `DELETE FROM notify_outbox WHERE status != 'pending' AND done_at < ?`, ms(now.Add(-keep))); err != nil && ctx.Err() == nil {
-		n.logger.Warn("cleaning the notification log failed", "err", err)
+		n.logRepeats.Error("cleanup", "cleaning the notification log failed", err)
 	}
 }
 
@@ -220,7 +221,9 @@ func (n *Notifier) finish(ctx context.Context, r *outboxRow, status string, atte
 	if err != nil {
 		// The provider has the message but the outbox doesn't know: this is
 		// the one way a duplicate can happen.
-		n.logger.Error("recording a delivery failed", "receiver", r.Receiver, "id", r.ID, "err", err)
+		n.logRepeats.Error("record", "recording a delivery failed", err, "receiver", r.Receiver, "id", r.ID)
+	} else {
+		n.logRepeats.OK("record", "")
 	}
 }
 

@@ -124,7 +124,7 @@ func (n *Notifier) loadSilences(ctx context.Context) error {
 			}
 			s.matchers = append(s.matchers, lm)
 		}
-		n.silences[s.ID] = &s
+		n.putSilence(&s, n.now())
 	}
 	return rows.Err()
 }
@@ -177,7 +177,7 @@ func (n *Notifier) AddSilence(ctx context.Context, s Silence) (string, error) {
 		return "", err
 	}
 	n.mu.Lock()
-	n.silences[s.ID] = &s
+	n.putSilence(&s, now)
 	n.mu.Unlock()
 	n.logger.Info("silence created", "silence", s.ID, "matchers", s.matchers.String(), "ends_at", s.EndsAt, "created_by", s.CreatedBy)
 	n.wake(n.wakeDispatch)
@@ -207,7 +207,7 @@ func (n *Notifier) ExpireSilence(ctx context.Context, id string) error {
 		return err
 	}
 	n.mu.Lock()
-	n.silences[id] = &cp
+	n.putSilence(&cp, now)
 	n.mu.Unlock()
 	n.logger.Info("silence expired", "silence", id)
 	return nil
@@ -241,10 +241,36 @@ func (n *Notifier) Silence(id string) (Silence, error) {
 	return cp, nil
 }
 
+// putSilence stores a silence, live while pending or active. Called with mu held.
+func (n *Notifier) putSilence(s *Silence, now time.Time) {
+	n.silences[s.ID] = s
+	if s.state(now) == "expired" {
+		delete(n.live, s.ID)
+	} else {
+		n.live[s.ID] = s
+	}
+}
+
+// liveSilencesAt returns the silences pending or active at now, and drops
+// from the live set those that have expired since: expired silences are
+// never scanned again. Called with mu held.
+func (n *Notifier) liveSilencesAt(now time.Time) []*Silence {
+	out := make([]*Silence, 0, len(n.live))
+	for id, s := range n.live {
+		if s.state(now) == "expired" {
+			delete(n.live, id)
+			continue
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
 // silencedBy returns the active silences muting lset. Called with mu held.
 func (n *Notifier) silencedBy(lset map[string]string, now time.Time) []string {
 	var out []string
-	for id, s := range n.silences {
+	for id, s := range n.live {
 		if s.active(now) && s.matchers.Matches(lset) {
 			out = append(out, id)
 		}
@@ -255,10 +281,11 @@ func (n *Notifier) silencedBy(lset map[string]string, now time.Time) []string {
 
 // expireResolvedSilences ends expire-on-resolve silences once an alert
 // they muted has fired and every alert they match has resolved. Called
-// with mu held; returns the silences to persist.
+// with mu held; returns the silences to persist. Silences are replaced,
+// never changed in place: a flush's snapshot holds pointers to them.
 func (n *Notifier) expireResolvedSilences(now time.Time) []*Silence {
 	var changed []*Silence
-	for _, s := range n.silences {
+	for _, s := range n.live {
 		if !s.ExpireOnResolve || !s.active(now) {
 			continue
 		}
@@ -269,15 +296,18 @@ func (n *Notifier) expireResolvedSilences(now time.Time) []*Silence {
 				break
 			}
 		}
+		cp := *s
 		switch {
 		case firing && !s.seenFiring:
-			s.seenFiring = true
-			changed = append(changed, s)
+			cp.seenFiring = true
 		case !firing && s.seenFiring:
-			s.EndsAt, s.UpdatedAt = now, now
-			changed = append(changed, s)
+			cp.EndsAt, cp.UpdatedAt = now, now
 			n.logger.Info("silence expired: the alerts it muted have resolved", "silence", s.ID)
+		default:
+			continue
 		}
+		n.putSilence(&cp, now)
+		changed = append(changed, &cp)
 	}
 	return changed
 }

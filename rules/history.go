@@ -317,3 +317,25 @@ func (m *Manager) History(ctx context.Context, f HistoryFilter) ([]HistoryEntry,
 func (m *Manager) Prune(ctx context.Context, before time.Time) (int64, error) {
 	return m.hist.prune(ctx, before)
 }
+
+// PruneState implements storage.Pruner for storage.Maintenance: entries
+// that ended more than the shorter of retention (storage.state_retention)
+// and history_retention ago are deleted. Entries still firing never are.
+func (m *Manager) PruneState(ctx context.Context, now time.Time, retention time.Duration) (int64, error) {
+	m.mu.RLock()
+	own := m.cfg.HistoryRetention.D()
+	m.mu.RUnlock()
+	return m.hist.prune(ctx, now.Add(-historyKeep(own, retention)))
+}
+
+// historyKeep is how long resolved entries are kept: the shorter of
+// history_retention (its default when unset) and the state retention.
+func historyKeep(own, state time.Duration) time.Duration {
+	if own <= 0 {
+		own = DefaultConfig().HistoryRetention.D()
+	}
+	if state > 0 {
+		return min(own, state)
+	}
+	return own
+}

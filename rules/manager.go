@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -32,6 +31,7 @@ import (
 	promstorage "github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/strutil"
 
+	"github.com/vigie-dev/vigie/config"
 	"github.com/vigie-dev/vigie/storage"
 )
 
@@ -534,7 +534,10 @@ func newLoader(files []builtinFile) *loader {
 func (l *loader) Load(identifier string, ignoreUnknownFields bool, scheme model.ValidationScheme) (*rulefmtGroups, []error) {
 	content, ok := l.builtin[identifier]
 	if !ok {
-		b, err := os.ReadFile(identifier)
+		b, err := config.ReadFile(identifier)
+		if errors.As(err, new(*config.LimitError)) {
+			return nil, []error{err}
+		}
 		if err != nil {
 			return nil, []error{fmt.Errorf("%s: %w", identifier, err)}
 		}

@@ -3,12 +3,10 @@ package rules
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -20,10 +18,10 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
-	"github.com/prometheus/prometheus/promql/promqltest"
 	promrules "github.com/prometheus/prometheus/rules"
 	promstorage "github.com/prometheus/prometheus/storage"
-	"go.yaml.in/yaml/v3"
+
+	"github.com/vigie-dev/vigie/config"
 )
 
 // The rule unit-test format of `promtool test rules`
@@ -107,15 +105,20 @@ func RunTests(w io.Writer, files ...string) (ok bool, err error) {
 }
 
 func runTestFile(filename string) []error {
-	b, err := os.ReadFile(filename)
+	b, err := config.ReadFile(filename)
 	if err != nil {
 		return []error{err}
 	}
+	doc, err := config.ParseBounded(filename, b)
+	if err != nil {
+		return []error{syntaxError(filename, err)}
+	}
 	var utf unitTestFile
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&utf); err != nil && !errors.Is(err, io.EOF) {
-		return locateErrors(filename, err)
+	if errs := config.CheckYAML(doc, &utf); len(errs) > 0 {
+		return fileErrors(filename, errs)
+	}
+	if err := doc.Decode(&utf); err != nil {
+		return []error{&FileError{File: filename, Msg: err.Error()}}
 	}
 	var ruleFiles []string
 	for _, rf := range utf.RuleFiles {
@@ -176,19 +179,6 @@ func parseStart(s string) (time.Time, error) {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
 }
 
-func (tg *testGroup) loadString() string {
-	var b strings.Builder
-	d := model.Duration(tg.Interval).String()
-	if strings.HasSuffix(d, "m0s") || strings.HasSuffix(d, "h0m") {
-		d = d[:len(d)-2]
-	}
-	fmt.Fprintf(&b, "load %v\n", d)
-	for _, is := range tg.InputSeries {
-		fmt.Fprintf(&b, "  %v %v\n", is.Series, is.Values)
-	}
-	return b.String()
-}
-
 func (tg *testGroup) maxEvalTime() time.Duration {
 	var m model.Duration
 	for _, a := range tg.AlertRuleTests {
@@ -232,9 +222,8 @@ func (tg *testGroup) run(evalInterval time.Duration, order map[string]int, fuzzy
 	if err != nil {
 		return []error{err}
 	}
-	suite, err := promqltest.NewLazyLoader(tg.loadString(), promqltest.LazyLoaderOpts{
-		EnableAtModifier: true, EnableNegativeOffset: true, StartTime: start,
-	})
+	p := parser.NewParser(parser.Options{})
+	suite, err := newSeriesLoader(tg.InputSeries, time.Duration(tg.Interval), start, evalInterval, p)
 	if err != nil {
 		return []error{err}
 	}
@@ -243,11 +232,9 @@ func (tg *testGroup) run(evalInterval time.Duration, order map[string]int, fuzzy
 			errs = append(errs, err)
 		}
 	}()
-	suite.SubqueryInterval = evalInterval
-	p := parser.NewParser(parser.Options{})
 	opts := &promrules.ManagerOptions{
-		QueryFunc:  promrules.EngineQueryFunc(suite.QueryEngine(), suite.Storage()),
-		Appendable: suite.Storage(),
+		QueryFunc:  promrules.EngineQueryFunc(suite.engine, suite.db),
+		Appendable: suite.db,
 		Context:    context.Background(),
 		NotifyFunc: func(context.Context, string, ...*promrules.Alert) {},
 		Logger:     slog.New(slog.DiscardHandler),
@@ -295,20 +282,18 @@ func (tg *testGroup) run(evalInterval time.Duration, order map[string]int, fuzzy
 	curr := 0
 	for ts := mint; !ts.After(maxt); ts = ts.Add(evalInterval) {
 		var evalErrs []error
-		suite.WithSamplesTill(ts, func(err error) {
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
+		if err := suite.appendTill(ts); err != nil {
+			errs = append(errs, err)
+		} else {
 			for _, g := range groups {
-				g.Eval(suite.Context(), ts)
+				g.Eval(suite.ctx, ts)
 				for _, r := range g.Rules() {
 					if r.LastError() != nil {
 						evalErrs = append(evalErrs, fmt.Errorf("    rule: %s, time: %s, err: %w", r.Name(), ts.Sub(time.Unix(0, 0).UTC()), r.LastError()))
 					}
 				}
 			}
-		})
+		}
 		errs = append(errs, evalErrs...)
 		if len(evalErrs) > 0 {
 			return errs
@@ -348,14 +333,14 @@ func (tg *testGroup) run(evalInterval time.Duration, order map[string]int, fuzzy
 	}
 
 	for _, tc := range tg.PromqlExprTests {
-		got, err := instantQuery(suite.Context(), suite.QueryEngine(), suite.Queryable(), tc.Expr, mint.Add(time.Duration(tc.EvalTime)))
+		got, err := instantQuery(suite.ctx, suite.engine, suite.db, tc.Expr, mint.Add(time.Duration(tc.EvalTime)))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s    expr: %q, time: %s, err: %s", prefix, tc.Expr, tc.EvalTime, err))
 			continue
 		}
 		var gotS, expS []parsedSample
 		for _, s := range got {
-			gotS = append(gotS, parsedSample{s.Metric.Copy(), s.F, promqltest.HistogramTestExpression(s.H)})
+			gotS = append(gotS, parsedSample{s.Metric.Copy(), s.F, histogramExpression(s.H)})
 		}
 		var bad error
 		for _, s := range tc.ExpSamples {
@@ -376,7 +361,7 @@ func (tg *testGroup) run(evalInterval time.Duration, order map[string]int, fuzzy
 				bad = fmt.Errorf("%s    expr: %q, time: %s, err: labels %q: %w", prefix, tc.Expr, tc.EvalTime, s.Labels, err)
 				break
 			}
-			expS = append(expS, parsedSample{lb, s.Value, promqltest.HistogramTestExpression(h)})
+			expS = append(expS, parsedSample{lb, s.Value, histogramExpression(h)})
 		}
 		if bad != nil {
 			errs = append(errs, bad)
@@ -453,4 +438,13 @@ func equalSamples(a, b []parsedSample, fuzzy bool) bool {
 
 func instantQuery(ctx context.Context, engine promql.QueryEngine, q promstorage.Queryable, qs string, t time.Time) (promql.Vector, error) {
 	return promrules.EngineQueryFunc(engine, q)(ctx, qs, t)
+}
+
+// histogramExpression is h in the series notation ("" for none), as
+// promtool compares histograms.
+func histogramExpression(h *histogram.FloatHistogram) string {
+	if h == nil {
+		return ""
+	}
+	return h.TestExpression()
 }

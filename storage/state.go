@@ -3,11 +3,13 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+	"github.com/mattn/go-sqlite3" // the SQLite driver
 )
 
 // State is vigie's SQLite database. Components own their tables: each
@@ -39,12 +41,19 @@ func OpenState(ctx context.Context, path string) (*State, error) {
 	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("open state database %s: %w", path, err)
+		return nil, damaged(path, err)
 	}
 	var mode string
 	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		_ = db.Close()
-		return nil, fmt.Errorf("state database %s: journal mode is %q, want wal: %v", path, mode, err)
+		if err != nil {
+			return nil, damaged(path, err)
+		}
+		return nil, fmt.Errorf("state database %s: journal mode is %q, want wal", path, mode)
+	}
+	if err := quickCheck(ctx, db, path); err != nil {
+		_ = db.Close()
+		return nil, err
 	}
 	s := &State{DB: db, path: path}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -96,4 +105,55 @@ func (s *State) Migrate(ctx context.Context, component string, migrations []stri
 func (s *State) Close() error {
 	_, _ = s.DB.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return s.DB.Close()
+}
+
+// CorruptError is a state database SQLite finds damaged: vigie refuses to
+// run on it. Its text names the file and the recovery steps.
+type CorruptError struct {
+	Path   string
+	Detail string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("state database %s is damaged (%s): vigie will not start on it. "+
+		"Stop vigie, move the file (and its -wal) aside, then recover it with "+
+		"`sqlite3 %s.damaged \".recover\" | sqlite3 %s` or start fresh without it: "+
+		"see docs/operations.md, \"Integrity check at start, and recovery\"", e.Path, e.Detail, e.Path, e.Path)
+}
+
+// damaged turns SQLite's "not a database" and "malformed" errors into a
+// CorruptError, and wraps the others.
+func damaged(path string, err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB) {
+		return &CorruptError{Path: path, Detail: se.Error()}
+	}
+	return fmt.Errorf("open state database %s: %w", path, err)
+}
+
+// quickCheck runs SQLite's PRAGMA quick_check: the b-trees' structure,
+// without the slower index-content comparison of integrity_check.
+func quickCheck(ctx context.Context, db *sql.DB, path string) error {
+	rows, err := db.QueryContext(ctx, "PRAGMA quick_check(5)")
+	if err != nil {
+		return damaged(path, err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return damaged(path, err)
+		}
+		if line != "ok" {
+			problems = append(problems, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return damaged(path, err)
+	}
+	if len(problems) > 0 {
+		return &CorruptError{Path: path, Detail: "PRAGMA quick_check: " + strings.Join(problems, "; ")}
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunks"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigie-dev/vigie/config"
@@ -29,8 +30,11 @@ type Config struct {
 	Retention config.Duration `yaml:"retention"`
 	// RetentionSize caps the TSDB's size on disk ("10GB", "512MB"); 0 is unlimited.
 	RetentionSize Bytes `yaml:"retention_size"`
-	// StateRetention is how long alert history, delivered notifications and
-	// probe history are kept in SQLite (default 90d).
+	// StateRetention is the longest anything is kept in the state database
+	// (default 90d): Maintenance deletes expired silences, notification log
+	// entries of gone groups, expired acknowledgements and thread references
+	// older than it, and caps the components' own, shorter knobs
+	// (rules.history_retention, notify.delivery.retention).
 	StateRetention config.Duration `yaml:"state_retention"`
 }
 
@@ -76,6 +80,14 @@ func Open(ctx context.Context, dir string, cfg Config, logger *slog.Logger, reg 
 	opts.RetentionDuration = int64(cfg.Retention.D() / time.Millisecond)
 	opts.MaxBytes = int64(cfg.RetentionSize)
 	opts.WALCompression = "snappy"
+	// Sized for one host's few thousand series rather than Prometheus's
+	// millions: the default 16,384-stripe series map and 4 MiB head-chunk
+	// write buffer alone cost several MiB of resident memory. The stripe
+	// count only spreads lock contention, which one collector loop and a
+	// few scrapes do not have; 64 KiB is the smallest buffer the chunk
+	// mapper accepts.
+	opts.StripeSize = 1024
+	opts.HeadChunksWriteBufferSize = chunks.MinWriteBufferSize
 	// Blocks of 2h as Prometheus does, compacted up to a tenth of the retention.
 	opts.MaxBlockDuration = min(opts.RetentionDuration/10, int64(31*24*time.Hour/time.Millisecond))
 	if opts.MaxBlockDuration < opts.MinBlockDuration {

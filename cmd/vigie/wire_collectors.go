@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"sync"
 
@@ -13,11 +14,13 @@ import (
 	"github.com/vigie-dev/vigie/config"
 )
 
-// collectorsPart builds the built-in collectors from collect.* and swaps
+// collectorsComponent builds the built-in collectors from collect.* and swaps
 // them into the Set on every (re)load. A collector whose section did not
 // change is kept as it is, with its connections and state.
-type collectorsPart struct {
-	a *app
+type collectorsComponent struct {
+	base
+	set *collector.Set
+	log *slog.Logger
 
 	mu      sync.Mutex
 	ctx     context.Context // set by run, for collectors with background work
@@ -46,71 +49,72 @@ type closer interface {
 type builder struct {
 	name    string
 	section func(cfg *Config) any
-	build   func(a *app, cfg *Config) (collector.Collector, error)
+	build   func(cfg *Config, log *slog.Logger) (collector.Collector, error)
 }
 
-var collectorBuilders = []builder{
-	{
-		name:    "node",
-		section: func(cfg *Config) any { return cfg.Collect.Node },
-		build: func(a *app, cfg *Config) (collector.Collector, error) {
-			if !cfg.Collect.Node.Enabled {
-				return nil, nil
-			}
-			return node.New(cfg.Collect.Node, a.logger.With("collector", "node"))
+// collectorBuilders lists the built-in collectors.
+func collectorBuilders() []builder {
+	return []builder{
+		{
+			name:    "node",
+			section: func(cfg *Config) any { return cfg.Collect.Node },
+			build: func(cfg *Config, log *slog.Logger) (collector.Collector, error) {
+				if !cfg.Collect.Node.Enabled {
+					return nil, nil
+				}
+				return node.New(cfg.Collect.Node, log.With("collector", "node"))
+			},
 		},
-	},
-	{
-		name:    "docker",
-		section: func(cfg *Config) any { return cfg.Collect.Docker },
-		build: func(a *app, cfg *Config) (collector.Collector, error) {
-			if cfg.Collect.Docker.Enabled == container.EnabledFalse {
-				return nil, nil
-			}
-			c, err := container.New(cfg.Collect.Docker, a.logger.With("collector", "docker"))
-			if err != nil {
-				return nil, config.Prefix("collect.docker", err)
-			}
-			return c, nil
+		{
+			name:    "docker",
+			section: func(cfg *Config) any { return cfg.Collect.Docker },
+			build: func(cfg *Config, log *slog.Logger) (collector.Collector, error) {
+				if cfg.Collect.Docker.Enabled == container.EnabledFalse {
+					return nil, nil
+				}
+				c, err := container.New(cfg.Collect.Docker, log.With("collector", "docker"))
+				if err != nil {
+					return nil, config.Prefix("collect.docker", err)
+				}
+				return c, nil
+			},
 		},
-	},
-	{
-		name:    "postgres",
-		section: func(cfg *Config) any { return cfg.Collect.Postgres },
-		build: func(a *app, cfg *Config) (collector.Collector, error) {
-			if len(cfg.Collect.Postgres) == 0 {
-				return nil, nil
-			}
-			c, err := postgres.New(cfg.Collect.Postgres, a.logger.With("collector", "postgres"))
-			if err != nil {
-				return nil, config.Prefix("collect.postgres", err)
-			}
-			return c, nil
+		{
+			name:    "postgres",
+			section: func(cfg *Config) any { return cfg.Collect.Postgres },
+			build: func(cfg *Config, log *slog.Logger) (collector.Collector, error) {
+				if len(cfg.Collect.Postgres) == 0 {
+					return nil, nil
+				}
+				c, err := postgres.New(cfg.Collect.Postgres, log.With("collector", "postgres"))
+				if err != nil {
+					return nil, config.Prefix("collect.postgres", err)
+				}
+				return c, nil
+			},
 		},
-	},
+	}
 }
 
-func init() {
-	partFactories = append(partFactories, func(a *app) (part, error) {
-		return &collectorsPart{a: a, current: map[string]*builtCollector{}}, nil
-	})
+func newCollectorsComponent(set *collector.Set, log *slog.Logger) *collectorsComponent {
+	return &collectorsComponent{set: set, log: log, current: map[string]*builtCollector{}}
 }
 
-func (p *collectorsPart) name() string { return "collect" }
+func (p *collectorsComponent) Name() string { return "collect" }
 
-func (p *collectorsPart) prepare(cfg *Config) (func(), error) {
+func (p *collectorsComponent) Prepare(cfg *Config) (func(), error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	next := map[string]*builtCollector{}
 	var fresh []*builtCollector
 	var errs []error
-	for _, b := range collectorBuilders {
+	for _, b := range collectorBuilders() {
 		sec := b.section(cfg)
 		if old, ok := p.current[b.name]; ok && reflect.DeepEqual(old.section, sec) {
 			next[b.name] = old
 			continue
 		}
-		c, err := b.build(p.a, cfg)
+		c, err := b.build(cfg, p.log)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -129,12 +133,12 @@ func (p *collectorsPart) prepare(cfg *Config) (func(), error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		var cs []collector.Collector
-		for _, b := range collectorBuilders {
+		for _, b := range collectorBuilders() {
 			if bc := next[b.name]; bc != nil && bc.c != nil {
 				cs = append(cs, bc.c)
 			}
 		}
-		p.a.set.Replace(cs...)
+		p.set.Replace(cs...)
 		for name, old := range p.current {
 			if next[name] != old {
 				stopCollector(old)
@@ -148,7 +152,7 @@ func (p *collectorsPart) prepare(cfg *Config) (func(), error) {
 }
 
 // startLocked starts a collector's background work, now or when run starts.
-func (p *collectorsPart) startLocked(bc *builtCollector) {
+func (p *collectorsComponent) startLocked(bc *builtCollector) {
 	r, ok := bc.c.(runner)
 	if !ok || bc.c == nil {
 		return
@@ -178,7 +182,7 @@ func stopCollector(bc *builtCollector) {
 	}
 }
 
-func (p *collectorsPart) run(ctx context.Context) {
+func (p *collectorsComponent) Run(ctx context.Context) {
 	p.mu.Lock()
 	p.ctx = ctx
 	waiting := p.waiting
@@ -190,7 +194,7 @@ func (p *collectorsPart) run(ctx context.Context) {
 	<-ctx.Done()
 }
 
-func (p *collectorsPart) close() error {
+func (p *collectorsComponent) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, bc := range p.current {

@@ -3,56 +3,35 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"net/http"
+	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/vigie-dev/vigie/internal/web"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
 )
 
-// notifyPart routes and delivers the alerts the rules send.
-type notifyPart struct {
-	a *app
-	n *notify.Notifier
+// notifyComponent routes and delivers the alerts the rules send.
+type notifyComponent struct {
+	n   *notify.Notifier
+	log *slog.Logger
+
+	mu      sync.Mutex
+	applied notify.Config // as last committed
 }
 
-func init() {
-	var np *notifyPart
-	// The notifier must exist before the rules part, which takes its sink.
-	partFactories = append([]func(a *app) (part, error){func(a *app) (part, error) {
-		n, err := notify.New(a.cfg.Notify, notify.Options{
-			State:       a.store.State,
-			Logger:      a.logger.With("component", "notify"),
-			Registerer:  a.reg,
-			ExternalURL: a.cfg.externalURL(),
-		})
-		if err != nil {
-			return nil, err
+// notifySink hands the rules' alerts to the notifier.
+func notifySink(n *notify.Notifier, log *slog.Logger) rules.Sink {
+	return rules.SinkFunc(func(ctx context.Context, as []rules.Alert) {
+		if err := n.Put(ctx, toNotifyAlerts(as)...); err != nil {
+			log.Warn("handing alerts to notify", "err", err)
 		}
-		np = &notifyPart{a: a, n: n}
-		return np, nil
-	}}, partFactories...)
-	alertSinks = append(alertSinks, func(a *app) rules.Sink {
-		n := np.n
-		return rules.SinkFunc(func(ctx context.Context, as []rules.Alert) {
-			if err := n.Put(ctx, toNotifyAlerts(as)...); err != nil {
-				a.logger.Warn("handing alerts to notify", "err", err)
-			}
-		})
 	})
-	handlers = append(handlers, func(a *app, mux *http.ServeMux) {
-		np.n.Register(mux)
-	})
-	commands["silence"] = func(_ context.Context, args []string, stdout, _ io.Writer) error {
-		return notify.SilenceCommand(args, stdout)
-	}
-	commands["ack"] = func(_ context.Context, args []string, stdout, _ io.Writer) error {
-		return notify.AckCommand(args, stdout)
-	}
-	commands["notify"] = cmdNotify
 }
 
 // toNotifyAlerts adapts the rules' alerts to what notify takes, as
@@ -75,35 +54,67 @@ func toNotifyAlerts(as []rules.Alert) []notify.Alert {
 	return out
 }
 
-func (p *notifyPart) name() string { return "notify" }
+func (*notifyComponent) Name() string { return "notify" }
 
-func (p *notifyPart) prepare(cfg *Config) (func(), error) { return p.n.Prepare(cfg.Notify) }
-
-func (p *notifyPart) run(ctx context.Context) { p.n.Run(ctx) }
-
-func (p *notifyPart) close() error { return nil }
-
-func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if done, err := expectVerb(args, "test", "Usage: vigie notify test [--config FILE] RECEIVER\n  sends a test notification through RECEIVER and prints the provider's answer\n", stderr); done {
-		return err
-	}
-	fs := newFlagSet("notify test", "vigie notify test [--config FILE] RECEIVER", stderr)
-	configFile := fs.String("config", "", "configuration file that defines the receiver")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errUsage
-	}
-	cfg, err := loadConfig(*configFile)
+func (c *notifyComponent) Prepare(cfg *Config) (func(), error) {
+	commit, err := c.n.Prepare(cfg.Notify)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := notify.SendTest(ctx, cfg.Notify, fs.Arg(0), stdout); err != nil {
-		return errors.Join(fmt.Errorf("notify test %s", fs.Arg(0)), err)
+	return func() {
+		commit()
+		c.mu.Lock()
+		c.applied = cfg.Notify
+		c.mu.Unlock()
+	}, nil
+}
+
+func (c *notifyComponent) Run(ctx context.Context) {
+	if err := c.n.Run(ctx); err != nil && ctx.Err() == nil {
+		c.log.Error("notifier stopped", "err", err)
 	}
-	return nil
+}
+
+func (c *notifyComponent) Routes() []web.Route { return c.n.Routes() }
+
+func (*notifyComponent) Close() error { return nil }
+
+func (c *notifyComponent) effective() notify.Config {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.applied
+}
+
+func setupNotifyTest(fs *flag.FlagSet) runFunc {
+	configFile := fs.String("config", "", "configuration file that defines the receiver")
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		cfg, err := await(ctx, func() (*Config, error) { return loadConfig(*configFile) })
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := notify.SendTest(ctx, cfg.Notify, args[0], stdout); err != nil {
+			return errors.Join(fmt.Errorf("notify test %s", args[0]), err)
+		}
+		return nil
+	}
+}
+
+// notifyCLICommands are the commands that talk to a running vigie's
+// notifier (silence add|list|expire, ack), from the notify package.
+func notifyCLICommands() []command {
+	var out []command
+	for _, c := range notify.CLICommands() {
+		out = append(out, command{
+			name: c.Name, args: c.Args, about: c.About, nargs: atLeast(c.MinArgs),
+			setup: func(fs *flag.FlagSet) runFunc {
+				run := c.Setup(fs)
+				return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+					return run(ctx, args, stdout)
+				}
+			},
+		})
+	}
+	return out
 }

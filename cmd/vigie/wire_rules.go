@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -16,95 +18,88 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
-	"github.com/vigie-dev/vigie/api"
+	"github.com/vigie-dev/vigie/collector"
+	"github.com/vigie-dev/vigie/internal/web"
 	"github.com/vigie-dev/vigie/rules"
 )
 
-// rulesPart evaluates the rules; its alerts go to alertSink.
-type rulesPart struct {
-	a *app
-	m *rules.Manager
+// rulesComponent evaluates the rules; its alerts go to the sink given to
+// the rules manager (notify).
+type rulesComponent struct {
+	m   *rules.Manager
+	log *slog.Logger
 
-	mu  sync.Mutex
-	ctx context.Context // while run runs
+	mu      sync.Mutex
+	ctx     context.Context // while Run runs
+	applied rules.Config    // as last committed
 }
 
-func (p *rulesPart) runCtx() context.Context {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ctx == nil || p.ctx.Err() != nil {
+// newRulesComponent wires the rules to the collections and scrapes that feed them.
+func newRulesComponent(m *rules.Manager, loop *collector.Loop, scrapes *commitHook, log *slog.Logger) *rulesComponent {
+	c := &rulesComponent{m: m, log: log}
+	// Evaluate right after the collections and scrapes that feed the rules.
+	loop.OnCommit(m.Collected)
+	scrapes.onCommit(m.Collected)
+	// A target that goes down (or comes back) is evaluated at once,
+	// whatever the groups' schedule: the evaluation runs at the commit's
+	// time, so `for` and staleness keep their meaning; only the wait for
+	// the next scheduled evaluation goes.
+	scrapes.onHealthChange(func(ts time.Time) {
+		if ctx := c.runCtx(); ctx != nil {
+			go m.Evaluate(ctx, ts)
+		}
+	})
+	return c
+}
+
+func (c *rulesComponent) runCtx() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil || c.ctx.Err() != nil {
 		return nil
 	}
-	return p.ctx
+	return c.ctx
 }
 
-// alertSinks receive every alert the rules send (the notify wiring adds itself).
-var alertSinks []func(a *app) rules.Sink
+func (*rulesComponent) Name() string { return "rules" }
 
-func init() {
-	partFactories = append(partFactories, func(a *app) (part, error) {
-		var sinks []rules.Sink
-		for _, f := range alertSinks {
-			sinks = append(sinks, f(a))
-		}
-		m, err := rules.New(rules.Options{
-			Queryable:   a.store.TSDB,
-			Appendable:  a.store.TSDB,
-			Engine:      a.engine,
-			State:       a.store.State,
-			Sink:        fanOut(sinks, a),
-			Logger:      a.logger,
-			Registerer:  a.internal,
-			ExternalURL: a.cfg.externalURL(),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("rules: %w", err)
-		}
-		p := &rulesPart{a: a, m: m}
-		// Evaluate right after the collections and scrapes that feed the rules.
-		a.loop.OnCommit(m.Collected)
-		a.onScrapeCommit(m.Collected)
-		// A target that goes down (or comes back) is evaluated at once,
-		// whatever the groups' schedule: the evaluation runs at the commit's
-		// time, so `for` and staleness keep their meaning; only the wait for
-		// the next scheduled evaluation goes.
-		a.onScrapeHealthChange(func(ts time.Time) {
-			if ctx := p.runCtx(); ctx != nil {
-				go m.Evaluate(ctx, ts)
-			}
-		})
-		rulesSource = func(*app) api.RulesSource { return m }
-		handlers = append(handlers, func(a *app, mux *http.ServeMux) {
-			mux.HandleFunc("GET /api/v1/alerts/history", p.history)
-		})
-		return p, nil
-	})
-	commands["test"] = cmdTest
-	commands["rules"] = cmdRules
-	checkRules = cmdCheckRules
-	checkConfigDeep = func(cfg *Config) error {
-		files, err := expandRuleFiles(cfg.Rules.Files)
-		if err != nil {
-			return err
-		}
-		return rules.CheckFiles(files...)
+func (c *rulesComponent) Prepare(cfg *Config) (func(), error) {
+	commit, err := c.m.Prepare(cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		commit()
+		c.mu.Lock()
+		c.applied = cfg.Rules
+		c.mu.Unlock()
+	}, nil
+}
+
+func (c *rulesComponent) Run(ctx context.Context) {
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
+	if err := c.m.Run(ctx); err != nil {
+		c.log.Error("rule evaluation stopped", "err", err)
 	}
 }
 
-func fanOut(sinks []rules.Sink, a *app) rules.Sink {
-	if len(sinks) == 0 {
-		return rules.LogSink{Logger: a.logger.With("component", "rules")}
-	}
-	return rules.SinkFunc(func(ctx context.Context, alerts []rules.Alert) {
-		for _, s := range sinks {
-			s.Send(ctx, alerts)
-		}
-	})
+func (c *rulesComponent) Routes() []web.Route {
+	return []web.Route{web.R("GET /api/v1/alerts/history", web.Read, c.history)}
+}
+
+func (*rulesComponent) Close() error { return nil }
+
+func (c *rulesComponent) effective() rules.Config {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.applied
 }
 
 // history serves the alert history: GET /api/v1/alerts/history
 // [?alertname=…][&since=RFC3339|unix][&firing=true][&limit=N], newest first.
-func (p *rulesPart) history(w http.ResponseWriter, r *http.Request) {
+func (c *rulesComponent) history(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := rules.HistoryFilter{Alertname: q.Get("alertname"), FiringOnly: q.Get("firing") == "true"}
 	writeErr := func(msg string) {
@@ -128,7 +123,7 @@ func (p *rulesPart) history(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	entries, err := p.m.History(r.Context(), f)
+	entries, err := c.m.History(r.Context(), f)
 	if err != nil {
 		w.WriteHeader(http.StatusInternalServerError)
 		_ = json.NewEncoder(w).Encode(map[string]string{"status": "error", "errorType": "internal", "error": err.Error()})
@@ -147,21 +142,6 @@ func parseAPITime(s string) (time.Time, error) {
 	}
 	return time.Parse(time.RFC3339Nano, s)
 }
-
-func (p *rulesPart) name() string { return "rules" }
-
-func (p *rulesPart) prepare(cfg *Config) (func(), error) { return p.m.Prepare(cfg.Rules) }
-
-func (p *rulesPart) run(ctx context.Context) {
-	p.mu.Lock()
-	p.ctx = ctx
-	p.mu.Unlock()
-	if err := p.m.Run(ctx); err != nil {
-		p.a.logger.Error("rule evaluation stopped", "err", err)
-	}
-}
-
-func (p *rulesPart) close() error { return nil }
 
 // expandRuleFiles returns the files the globs match, for checks.
 func expandRuleFiles(globs []string) ([]string, error) {
@@ -190,69 +170,54 @@ func resolveRuleFiles(cfg *Config, configFile string) {
 	}
 }
 
-func cmdCheckRules(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("check rules", "vigie check rules FILE...", stderr)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	if err := rules.CheckFiles(fs.Args()...); err != nil {
-		return err
-	}
-	for _, f := range fs.Args() {
-		n, _ := rules.CountRules(f)
-		fmt.Fprintf(stdout, "%s: SUCCESS: %d rules found\n", f, n)
-	}
-	return nil
-}
-
-func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if done, err := expectVerb(args, "rules", "Usage: vigie test rules TEST_FILE...\n", stderr); done {
-		return err
-	}
-	fs := newFlagSet("test rules", "vigie test rules TEST_FILE...  (promtool's rule unit-test format)", stderr)
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	ok, err := rules.RunTests(stdout, fs.Args()...)
+// checkRuleFiles checks the rule files a configuration names.
+func checkRuleFiles(cfg *Config) error {
+	files, err := expandRuleFiles(cfg.Rules.Files)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return errors.New("rule tests failed")
-	}
-	return nil
+	return rules.CheckFiles(files...)
 }
 
-func cmdRules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if done, err := expectVerb(args, "export", "Usage: vigie rules export [--config FILE] DIR\n  writes the built-in rule pack, with the configuration's overrides, as rule files\n", stderr); done {
-		return err
+func setupCheckRules(*flag.FlagSet) runFunc {
+	return func(ctx context.Context, files []string, stdout, _ io.Writer) error {
+		if _, err := await(ctx, func() (struct{}, error) { return struct{}{}, rules.CheckFiles(files...) }); err != nil {
+			return err
+		}
+		for _, f := range files {
+			n, _ := rules.CountRules(f)
+			fmt.Fprintf(stdout, "%s: SUCCESS: %d rules found\n", f, n)
+		}
+		return nil
 	}
-	fs := newFlagSet("rules export", "vigie rules export [--config FILE] DIR", stderr)
+}
+
+func setupTestRules(*flag.FlagSet) runFunc {
+	return func(ctx context.Context, files []string, stdout, _ io.Writer) error {
+		ok, err := await(ctx, func() (bool, error) { return rules.RunTests(stdout, files...) })
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("rule tests failed")
+		}
+		return nil
+	}
+}
+
+func setupRulesExport(fs *flag.FlagSet) runFunc {
 	configFile := fs.String("config", "", "configuration whose rules.builtin overrides apply (default: none)")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		cfg, err := await(ctx, func() (*Config, error) { return loadConfig(*configFile) })
+		if err != nil {
+			return err
+		}
+		if err := rules.ExportBuiltin(args[0], cfg.Rules); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "built-in rules written to %s\n", args[0])
+		return nil
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errUsage
-	}
-	cfg, err := loadConfig(*configFile)
-	if err != nil {
-		return err
-	}
-	if err := rules.ExportBuiltin(fs.Arg(0), cfg.Rules); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "built-in rules written to %s\n", fs.Arg(0))
-	return nil
 }
 
 // commitHook wraps the Appendable the scrapes write to: every commit calls
@@ -260,11 +225,25 @@ func cmdRules(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // `up` changed (it went down, or came back) also calls the health hooks.
 type commitHook struct {
 	storage.Appendable
-	mu      sync.RWMutex
+	mu      sync.RWMutex // guards hooks and health
 	hooks   []func(time.Time)
 	health  []func(time.Time)
 	lastUp  map[string]float64 // target (up's labels) → last up value
 	upMutex sync.Mutex
+}
+
+// onCommit calls f after every committed scrape.
+func (c *commitHook) onCommit(f func(time.Time)) {
+	c.mu.Lock()
+	c.hooks = append(c.hooks, f)
+	c.mu.Unlock()
+}
+
+// onHealthChange calls f after a committed scrape in which a target's `up` changed.
+func (c *commitHook) onHealthChange(f func(time.Time)) {
+	c.mu.Lock()
+	c.health = append(c.health, f)
+	c.mu.Unlock()
 }
 
 func (c *commitHook) Appender(ctx context.Context) storage.Appender {

@@ -27,7 +27,11 @@ type cgroupReader struct {
 
 type mount struct{ root, point string }
 
-const userHZ = 100 // cpuacct.stat counts in USER_HZ ticks, 100 on Linux
+const userHZ = 100
+
+// v2SwapKey carries memory.swap.current in MemoryStats.Stats; memory.stat
+// of cgroup v2 has no key of that name.
+const v2SwapKey = "vigie_swap_current" // cpuacct.stat counts in USER_HZ ticks, 100 on Linux
 
 // newCgroupReader discovers the cgroup mounts from proc/self/mountinfo.
 func newCgroupReader(proc string) (*cgroupReader, error) {
@@ -160,15 +164,23 @@ func readV1(st *container.StatsResponse, p map[string]string, mem string) error 
 		}
 	}
 	if dir, ok := p["blkio"]; ok {
+		// The CFQ files are empty under other schedulers; the throttle ones count every I/O.
 		for _, f := range []string{"blkio.io_service_bytes_recursive", "blkio.throttle.io_service_bytes_recursive"} {
 			if e, err := readBlkioV1(filepath.Join(dir, f)); err == nil && len(e) > 0 {
 				st.BlkioStats.IoServiceBytesRecursive = e
 				break
 			}
 		}
+		for _, f := range []string{"blkio.io_serviced_recursive", "blkio.throttle.io_serviced_recursive"} {
+			if e, err := readBlkioV1(filepath.Join(dir, f)); err == nil && len(e) > 0 {
+				st.BlkioStats.IoServicedRecursive = e
+				break
+			}
+		}
 	}
 	if dir, ok := p["pids"]; ok {
 		st.PidsStats.Current, _ = readUint(dir, "pids.current")
+		st.PidsStats.Limit, _ = readUint(dir, "pids.max")
 	}
 	return nil
 }
@@ -183,6 +195,15 @@ func readV2(st *container.StatsResponse, dir string) error {
 		return err
 	}
 	m.Limit, _ = readUint(dir, "memory.max") // "max" does not parse: 0
+	// memory.peak (Linux 5.19+) is v1's max_usage_in_bytes; the "max"
+	// events of memory.events count the hits of the limit, as v1's failcnt.
+	m.MaxUsage, _ = readUint(dir, "memory.peak")
+	if ev, err := readKV(dir, "memory.events"); err == nil {
+		m.Failcnt = ev["max"]
+	}
+	if v, err := readUint(dir, "memory.swap.current"); err == nil {
+		m.Stats[v2SwapKey] = v
+	}
 	if kv, err := readKV(dir, "cpu.stat"); err == nil {
 		st.CPUStats.CPUUsage = container.CPUUsage{
 			TotalUsage: kv["usage_usec"] * 1000, UsageInUsermode: kv["user_usec"] * 1000, UsageInKernelmode: kv["system_usec"] * 1000,
@@ -205,16 +226,20 @@ func readV2(st *container.StatsResponse, dir string) error {
 			for _, kv := range f[1:] {
 				k, v, _ := strings.Cut(kv, "=")
 				n, _ := strconv.ParseUint(v, 10, 64)
+				e := container.BlkioStatEntry{Major: major, Minor: minor, Value: n}
 				switch k {
-				case "rbytes":
-					st.BlkioStats.IoServiceBytesRecursive = append(st.BlkioStats.IoServiceBytesRecursive, container.BlkioStatEntry{Major: major, Minor: minor, Op: "read", Value: n})
-				case "wbytes":
-					st.BlkioStats.IoServiceBytesRecursive = append(st.BlkioStats.IoServiceBytesRecursive, container.BlkioStatEntry{Major: major, Minor: minor, Op: "write", Value: n})
+				case "rbytes", "wbytes":
+					e.Op = map[string]string{"rbytes": "Read", "wbytes": "Write"}[k]
+					st.BlkioStats.IoServiceBytesRecursive = append(st.BlkioStats.IoServiceBytesRecursive, e)
+				case "rios", "wios":
+					e.Op = map[string]string{"rios": "Read", "wios": "Write"}[k]
+					st.BlkioStats.IoServicedRecursive = append(st.BlkioStats.IoServicedRecursive, e)
 				}
 			}
 		}
 	}
 	st.PidsStats.Current, _ = readUint(dir, "pids.current")
+	st.PidsStats.Limit, _ = readUint(dir, "pids.max")
 	return nil
 }
 

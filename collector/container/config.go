@@ -68,6 +68,16 @@ type Config struct {
 	// should run, keyed "project/service". A service not listed expects as
 	// many containers as its project created.
 	ExpectedReplicas map[string]int `yaml:"expected_replicas"`
+
+	// ContainerLabels are the Docker label keys reported as
+	// container_label_<key> on every per-container series, as cAdvisor's
+	// --whitelisted_container_labels; ["*"] reports every label, as
+	// cAdvisor's --store_container_labels. Empty (the default): none.
+	ContainerLabels []string `yaml:"container_labels"`
+	// FilesystemUsage reports container_fs_usage_bytes, the size of each
+	// container's writable layer; the engine walks the layer to tell it,
+	// so it is off by default.
+	FilesystemUsage bool `yaml:"filesystem_usage"`
 }
 
 // DefaultConfig returns the defaults: auto-detect the engine on the local socket.
@@ -118,6 +128,11 @@ func (c *Config) Validate() error {
 			if k, _, _ := strings.Cut(sel, "="); strings.TrimSpace(k) == "" {
 				errs = append(errs, config.Errorf(fmt.Sprintf("%s[%d]", f.name, i), "invalid label selector %q: expected key or key=value", sel))
 			}
+		}
+	}
+	for i, k := range c.ContainerLabels {
+		if strings.TrimSpace(k) == "" {
+			errs = append(errs, config.Errorf(fmt.Sprintf("container_labels[%d]", i), "empty label key"))
 		}
 	}
 	keys := make([]string, 0, len(c.ExpectedReplicas))

@@ -69,7 +69,8 @@ type Collector struct {
 
 // record is what the collector remembers of a container between gathers.
 type record struct {
-	labels       []string
+	labels       []string          // values of containerLabels
+	docker       map[string]string // the container's Docker labels, for container_label_*
 	dies, ooms   float64
 	exitCode     int
 	hasExit      bool
@@ -146,18 +147,19 @@ func (c *Collector) Update(ctx context.Context, ch chan<- prometheus.Metric) err
 	if ctx.Err() != nil {
 		errs = append(errs, fmt.Errorf("gather containers: %w", ctx.Err()))
 	}
+	set := c.labelSet(infos)
 	byState := map[string]float64{}
 	for _, in := range infos {
 		if in == nil {
 			continue
 		}
 		byState[in.state]++
-		c.emitContainer(ch, in, now)
+		c.emitContainer(ch, in, set.series(in.labels, in.summary.Labels), now)
 	}
 	for _, s := range containerStates {
 		ch <- prometheus.MustNewConstMetric(containersScraped, prometheus.GaugeValue, byState[s], s)
 	}
-	c.emitRecords(ch, infos, now)
+	c.emitRecords(ch, infos, set, now)
 	up := 0.0
 	if c.streamUp.Load() {
 		up = 1
@@ -229,11 +231,13 @@ func (c *Collector) engineAnswered() {
 
 // info is one container's state in a gather.
 type info struct {
-	labels  []string
+	labels  []string // values of containerLabels
 	state   string
 	summary container.Summary
 	inspect container.InspectResponse
 	stats   *container.StatsResponse
+	procs   *procStats // from /proc and the cgroup files; nil when not readable
+	sizeRw  *int64     // the writable layer's size, with filesystem_usage
 }
 
 // gatherContainers inspects every container and reads the stats of the
@@ -260,7 +264,8 @@ func (c *Collector) gatherContainers(ctx context.Context, list []container.Summa
 }
 
 func (c *Collector) gatherOne(ctx context.Context, s container.Summary) *info {
-	ins, err := c.cli.ContainerInspect(ctx, s.ID, client.ContainerInspectOptions{})
+	// With filesystem_usage the engine also sizes the writable layer (it walks it).
+	ins, err := c.cli.ContainerInspect(ctx, s.ID, client.ContainerInspectOptions{Size: c.cfg.FilesystemUsage})
 	if err != nil {
 		if !cerrdefs.IsNotFound(err) && ctx.Err() == nil {
 			c.logger.Debug("inspect container", "container_id", s.ID, "err", err)
@@ -272,10 +277,14 @@ func (c *Collector) gatherOne(ctx context.Context, s container.Summary) *info {
 		in.state = string(st.Status)
 	}
 	in.labels = labelValues(s.ID, containerName(s.Names), s.Image, s.Labels)
+	if c.cfg.FilesystemUsage {
+		in.sizeRw = ins.Container.SizeRw
+	}
 	if in.state != string(container.StateRunning) {
 		return in
 	}
 	if c.cgroups != nil && ins.Container.State != nil {
+		in.procs = c.cgroups.procStats(ins.Container.State.Pid)
 		// Straight from the cgroup files: the engine's stats endpoint waits
 		// for its next collection tick (up to a second) before answering.
 		if st, err := c.cgroups.stats(ins.Container.State.Pid); err == nil {
@@ -345,16 +354,15 @@ func isDigits(s string) bool {
 	return true
 }
 
-func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels []string, extra ...string) {
-	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append(labels[:len(labels):len(labels)], extra...)...)
+func gauge(ch chan<- prometheus.Metric, f *family, v float64, l series, extra ...string) {
+	ch <- prometheus.MustNewConstMetric(l.desc(f), prometheus.GaugeValue, v, append(l.values[:len(l.values):len(l.values)], extra...)...)
 }
 
-func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels []string, extra ...string) {
-	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, append(labels[:len(labels):len(labels)], extra...)...)
+func counter(ch chan<- prometheus.Metric, f *family, v float64, l series, extra ...string) {
+	ch <- prometheus.MustNewConstMetric(l.desc(f), prometheus.CounterValue, v, append(l.values[:len(l.values):len(l.values)], extra...)...)
 }
 
-func (c *Collector) emitContainer(ch chan<- prometheus.Metric, in *info, now time.Time) {
-	l := in.labels
+func (c *Collector) emitContainer(ch chan<- prometheus.Metric, in *info, l series, now time.Time) {
 	for _, s := range containerStates {
 		v := 0.0
 		if s == in.state {
@@ -413,13 +421,24 @@ func (c *Collector) emitContainer(ch chan<- prometheus.Metric, in *info, now tim
 		if hc.CPUShares > 0 {
 			gauge(ch, specCPUShares, float64(hc.CPUShares), l)
 		}
+		// --memory-swap is memory plus swap; -1 is unlimited swap: 0 here, like an unset limit.
+		gauge(ch, specMemSwapLimit, float64(max(hc.MemorySwap, 0)), l)
 	}
 	if in.stats != nil {
 		emitStats(ch, in.stats, l, c.devs)
 	}
+	emitProcs(ch, in.procs, l)
+	if in.procs == nil && in.stats != nil && in.stats.PidsStats.Current > 0 {
+		// The engine's stats: pids.current counts threads, processes are not told.
+		gauge(ch, threads, float64(in.stats.PidsStats.Current), l)
+		gauge(ch, threadsMax, float64(in.stats.PidsStats.Limit), l)
+	}
+	if in.sizeRw != nil {
+		gauge(ch, fsUsage, float64(*in.sizeRw), l, "")
+	}
 }
 
-func emitStats(ch chan<- prometheus.Metric, st *container.StatsResponse, l []string, devs *deviceNames) {
+func emitStats(ch chan<- prometheus.Metric, st *container.StatsResponse, l series, devs *deviceNames) {
 	cpu := st.CPUStats
 	counter(ch, cpuUsage, float64(cpu.CPUUsage.TotalUsage)/1e9, l)
 	counter(ch, cpuUser, float64(cpu.CPUUsage.UsageInUsermode)/1e9, l)
@@ -433,6 +452,7 @@ func emitStats(ch chan<- prometheus.Metric, st *container.StatsResponse, l []str
 	m := st.MemoryStats
 	gauge(ch, memUsage, float64(m.Usage), l)
 	gauge(ch, memWorkingSet, float64(workingSet(m)), l)
+	emitFailures(ch, m.Stats, l)
 	if _, v1 := m.Stats["total_inactive_file"]; v1 {
 		gauge(ch, memRSS, float64(m.Stats["total_rss"]), l)
 		gauge(ch, memCache, float64(m.Stats["total_cache"]), l)
@@ -446,6 +466,13 @@ func emitStats(ch chan<- prometheus.Metric, st *container.StatsResponse, l []str
 		gauge(ch, memRSS, float64(m.Stats["anon"]), l)
 		gauge(ch, memCache, float64(m.Stats["file"]), l)
 		gauge(ch, memMappedFile, float64(m.Stats["file_mapped"]), l)
+		if v, ok := m.Stats[v2SwapKey]; ok {
+			gauge(ch, memSwap, float64(v), l)
+		}
+		if m.MaxUsage > 0 { // memory.peak and memory.events, read from the cgroup files
+			gauge(ch, memMaxUsage, float64(m.MaxUsage), l)
+			gauge(ch, memFailcnt, float64(m.Failcnt), l)
+		}
 	}
 
 	for iface, n := range st.Networks {
@@ -481,8 +508,60 @@ func emitStats(ch chan<- prometheus.Metric, st *container.StatsResponse, l []str
 		counter(ch, fsReads, float64(io[dev].r), l, dev)
 		counter(ch, fsWrites, float64(io[dev].w), l, dev)
 	}
-	if st.PidsStats.Current > 0 {
-		gauge(ch, processes, float64(st.PidsStats.Current), l)
+	emitBlkio(ch, st, l, devs)
+}
+
+// emitFailures reports page faults as cAdvisor does: container scope from
+// pgfault/pgmajfault, hierarchy scope from total_* on cgroup v1 (the same
+// figures on v2, where memory.stat is hierarchical).
+func emitFailures(ch chan<- prometheus.Metric, stats map[string]uint64, l series) {
+	pf, ok := stats["pgfault"]
+	if !ok {
+		return
+	}
+	maj := stats["pgmajfault"]
+	hpf, hmaj := pf, maj
+	if v, ok := stats["total_pgfault"]; ok {
+		hpf, hmaj = v, stats["total_pgmajfault"]
+	}
+	counter(ch, memFailures, float64(pf), l, "pgfault", "container")
+	counter(ch, memFailures, float64(maj), l, "pgmajfault", "container")
+	counter(ch, memFailures, float64(hpf), l, "pgfault", "hierarchy")
+	counter(ch, memFailures, float64(hmaj), l, "pgmajfault", "hierarchy")
+}
+
+// emitBlkio reports bytes by device and operation, and read and write
+// operations by device (io_serviced).
+func emitBlkio(ch chan<- prometheus.Metric, st *container.StatsResponse, l series, devs *deviceNames) {
+	for _, e := range st.BlkioStats.IoServiceBytesRecursive {
+		major, minor := deviceLabels(e.Major, e.Minor)
+		op := e.Op
+		if op != "" {
+			op = strings.ToUpper(op[:1]) + op[1:]
+		}
+		counter(ch, blkioUsage, float64(e.Value), l, devs.name(e.Major, e.Minor), major, minor, op)
+	}
+	type rw struct{ r, w uint64 }
+	ops := map[string]*rw{}
+	var order []string
+	for _, e := range st.BlkioStats.IoServicedRecursive {
+		dev := devs.name(e.Major, e.Minor)
+		x, ok := ops[dev]
+		if !ok {
+			x = &rw{}
+			ops[dev] = x
+			order = append(order, dev)
+		}
+		switch strings.ToLower(e.Op) {
+		case "read":
+			x.r += e.Value
+		case "write":
+			x.w += e.Value
+		}
+	}
+	for _, dev := range order {
+		counter(ch, fsReadsOps, float64(ops[dev].r), l, dev)
+		counter(ch, fsWritesOps, float64(ops[dev].w), l, dev)
 	}
 }
 
@@ -503,7 +582,7 @@ func workingSet(m container.MemoryStats) uint64 {
 
 // emitRecords reports the event-stream counters of every known container,
 // including ones removed in the last few minutes.
-func (c *Collector) emitRecords(ch chan<- prometheus.Metric, infos []*info, now time.Time) {
+func (c *Collector) emitRecords(ch chan<- prometheus.Metric, infos []*info, set *labelSet, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	listed := map[string]bool{}
@@ -518,7 +597,7 @@ func (c *Collector) emitRecords(ch chan<- prometheus.Metric, infos []*info, now 
 			r = &record{}
 			c.records[id] = r
 		}
-		r.labels, r.excluded, r.lastObserved = in.labels, false, now
+		r.labels, r.docker, r.excluded, r.lastObserved = in.labels, in.summary.Labels, false, now
 		r.removedAt = time.Time{}
 	}
 	for id, r := range c.records {
@@ -533,10 +612,11 @@ func (c *Collector) emitRecords(ch chan<- prometheus.Metric, infos []*info, now 
 		if r.excluded || r.labels == nil {
 			continue
 		}
-		counter(ch, exitsDesc, r.dies, r.labels)
-		counter(ch, oomEvents, r.ooms, r.labels)
+		l := set.series(r.labels, r.docker)
+		counter(ch, exitsDesc, r.dies, l)
+		counter(ch, oomEvents, r.ooms, l)
 		if !listed[id] && r.hasExit {
-			gauge(ch, exitCodeDesc, float64(r.exitCode), r.labels)
+			gauge(ch, exitCodeDesc, float64(r.exitCode), l)
 		}
 	}
 }

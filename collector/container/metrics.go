@@ -1,13 +1,85 @@
 package container
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Labels on every per-container series. Empty values (a container outside
 // Compose or Swarm) are absent in Prometheus' data model.
 var containerLabels = []string{"name", "id", "image", "compose_project", "compose_service", "swarm_service", "swarm_stack", "swarm_task_slot"}
 
-func desc(name, help string, extra ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, append(append([]string{}, containerLabels...), extra...), nil)
+// family is a per-container metric family. Its label names are
+// containerLabels, then the container_label_* of the gather (when
+// configured), then its own extra labels.
+type family struct {
+	name, help string
+	extra      []string
+	base       *prometheus.Desc // without container_label_*
+}
+
+func desc(name, help string, extra ...string) *family {
+	return &family{name: name, help: help, extra: extra,
+		base: prometheus.NewDesc(name, help, append(append([]string{}, containerLabels...), extra...), nil)}
+}
+
+// labelSet is the container_label_* label names of one gather: every
+// series of a family must have the same label names, so every container
+// gets all of them, empty where it lacks the Docker label (as cAdvisor does).
+type labelSet struct {
+	keys  []string // Docker label keys, sorted
+	names []string // container_label_<sanitized key>
+	descs map[*family]*prometheus.Desc
+}
+
+func newLabelSet(keys []string) *labelSet {
+	s := &labelSet{keys: keys, descs: map[*family]*prometheus.Desc{}}
+	for _, k := range keys {
+		s.names = append(s.names, "container_label_"+sanitizeLabel(k))
+	}
+	return s
+}
+
+// series is one container's label values for a gather.
+type series struct {
+	values []string // containerLabels, then the label set's values
+	set    *labelSet
+}
+
+func (s *labelSet) series(base []string, docker map[string]string) series {
+	if s == nil || len(s.keys) == 0 {
+		return series{values: base}
+	}
+	v := append(base[:len(base):len(base)], make([]string, len(s.keys))...)
+	for i, k := range s.keys {
+		v[len(base)+i] = docker[k]
+	}
+	return series{values: v, set: s}
+}
+
+func (l series) desc(f *family) *prometheus.Desc {
+	if l.set == nil || len(l.set.keys) == 0 {
+		return f.base
+	}
+	d, ok := l.set.descs[f]
+	if !ok {
+		names := append(append(append([]string{}, containerLabels...), l.set.names...), f.extra...)
+		d = prometheus.NewDesc(f.name, f.help, names, nil)
+		l.set.descs[f] = d
+	}
+	return d
+}
+
+// sanitizeLabel turns a Docker label key into a Prometheus label name
+// suffix the way cAdvisor does: every character outside [a-zA-Z0-9_] becomes _.
+func sanitizeLabel(k string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, k)
 }
 
 // cAdvisor's names, types and units where the quantity is the same.
@@ -24,8 +96,8 @@ var (
 	memCache          = desc("container_memory_cache", "Number of bytes of page cache memory.")
 	memMappedFile     = desc("container_memory_mapped_file", "Size of memory mapped files in bytes.")
 	memSwap           = desc("container_memory_swap", "Container swap usage in bytes.")
-	memMaxUsage       = desc("container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes (cgroup v1 only).")
-	memFailcnt        = desc("container_memory_failcnt", "Number of memory usage hits limits (cgroup v1 only).")
+	memMaxUsage       = desc("container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes (v1 max_usage_in_bytes, v2 memory.peak).")
+	memFailcnt        = desc("container_memory_failcnt", "Number of memory usage hits limits (v1 memory.failcnt, v2 the max events of memory.events).")
 	specMemLimit      = desc("container_spec_memory_limit_bytes", "Memory limit for the container, 0 when unlimited.")
 	specMemSoftLimit  = desc("container_spec_memory_reservation_limit_bytes", "Memory reservation for the container, 0 when unset.")
 	specCPUQuota      = desc("container_spec_cpu_quota", "CPU quota of the container, in microseconds per period (only when limited).")
@@ -42,6 +114,17 @@ var (
 	fsReads           = desc("container_fs_reads_bytes_total", "Cumulative count of bytes read.", "device")
 	fsWrites          = desc("container_fs_writes_bytes_total", "Cumulative count of bytes written.", "device")
 	processes         = desc("container_processes", "Number of processes running inside the container.")
+	threads           = desc("container_threads", "Number of threads running inside the container.")
+	threadsMax        = desc("container_threads_max", "Maximum number of threads allowed inside the container, 0 when unlimited.")
+	fileDescriptors   = desc("container_file_descriptors", "Number of open file descriptors for the container.")
+	sockets           = desc("container_sockets", "Number of open sockets for the container.")
+	tasksState        = desc("container_tasks_state", "Number of tasks in given state.", "state")
+	memFailures       = desc("container_memory_failures_total", "Cumulative count of memory allocation failures.", "failure_type", "scope")
+	specMemSwapLimit  = desc("container_spec_memory_swap_limit_bytes", "Memory swap limit for the container (memory plus swap, as --memory-swap), 0 when unlimited.")
+	blkioUsage        = desc("container_blkio_device_usage_total", "Blkio device bytes usage.", "device", "major", "minor", "operation")
+	fsReadsOps        = desc("container_fs_reads_total", "Cumulative count of reads completed.", "device")
+	fsWritesOps       = desc("container_fs_writes_total", "Cumulative count of writes completed.", "device")
+	fsUsage           = desc("container_fs_usage_bytes", "Number of bytes that are consumed by the container on this filesystem (its writable layer, as the engine's SizeRw).", "device")
 	startTime         = desc("container_start_time_seconds", "Start time of the container (its last start) since unix epoch in seconds.")
 	lastSeen          = desc("container_last_seen", "Last time a container was seen by the exporter.")
 	oomEvents         = desc("container_oom_events_total", "Count of out of memory events observed for the container.")

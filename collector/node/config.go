@@ -29,6 +29,11 @@ type Config struct {
 	ProcPath string `yaml:"proc_path"`
 	SysPath  string `yaml:"sys_path"`
 	RootPath string `yaml:"root_path"`
+	// TextfileDirectory is where the textfile collector reads *.prom files
+	// (node_exporter's --collector.textfile.directory; a glob is allowed);
+	// empty turns the textfile collector off. The path is as vigie sees
+	// it, not under root_path.
+	TextfileDirectory string `yaml:"textfile_directory"`
 
 	Filesystem FilesystemConfig `yaml:"filesystem"`
 	Netdev     DeviceConfig     `yaml:"netdev"`
@@ -107,6 +112,13 @@ func (c Config) Validate() error {
 	} {
 		if _, err := regexp.Compile(r.val); err != nil {
 			errs = append(errs, config.Errorf(r.name, "invalid regular expression: %v", err))
+		}
+	}
+	if c.TextfileDirectory != "" {
+		if !filepath.IsAbs(c.TextfileDirectory) {
+			errs = append(errs, config.Errorf("textfile_directory", "must be an absolute path, got %q", c.TextfileDirectory))
+		} else if _, err := filepath.Match(c.TextfileDirectory, ""); err != nil {
+			errs = append(errs, config.Errorf("textfile_directory", "invalid glob %q: %v", c.TextfileDirectory, err))
 		}
 	}
 	if c.Filesystem.MountTimeout <= 0 {

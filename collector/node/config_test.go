@@ -25,6 +25,8 @@ func TestValidate(t *testing.T) {
 			[]string{"root_path: must not be empty", "disk.device_exclude: invalid regular expression"}},
 		{"timeout", func(c *Config) { c.Filesystem.MountTimeout = 0 }, []string{"filesystem.mount_timeout: must be positive"}},
 		{"netstat regex", func(c *Config) { c.Netstat.Fields = "(" }, []string{"netstat.fields: invalid regular expression"}},
+		{"textfile directory", func(c *Config) { c.TextfileDirectory = "prom" }, []string{`textfile_directory: must be an absolute path, got "prom"`}},
+		{"textfile glob", func(c *Config) { c.TextfileDirectory = "/var/[" }, []string{`textfile_directory: invalid glob "/var/["`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

@@ -65,7 +65,8 @@ type Collector struct {
 	clocksources []string                                      // clocksource directories, found once
 	osRelease    osReleaseCache
 	fs           fsState
-	fds          *fdCache // kept-open proc files; closed by Close or when c is collected
+	fds          *fdCache            // kept-open proc files; closed by Close or when c is collected
+	textfileErrs map[string]struct{} // textfile errors of the last gather, logged once
 }
 
 type sub struct {
@@ -147,6 +148,9 @@ func New(cfg Config, logger *slog.Logger) (*Collector, error) {
 		{"timex", c.updateTimex},
 		{"uname", c.updateUname},
 		{"os", c.updateOS},
+	}
+	if cfg.TextfileDirectory != "" {
+		c.subs = append(c.subs, sub{"textfile", c.updateTextfile})
 	}
 	return c, nil
 }

@@ -69,6 +69,10 @@ func BenchmarkGather(b *testing.B) {
 func benchCollector(b *testing.B, pg *pgtest.Cluster, sizeInterval time.Duration) *Collector {
 	ic := DefaultInstanceConfig()
 	ic.Name, ic.DSN, ic.SizeInterval = "bench", config.Secret(pg.DSN("vigie", "bench", "postgres")), config.Duration(sizeInterval)
+	return newBenchCollector(b, ic)
+}
+
+func newBenchCollector(b *testing.B, ic InstanceConfig) *Collector {
 	c, err := New(Config{ic}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -141,11 +145,23 @@ type result struct {
 func measureVigie(b *testing.B, pg *pgtest.Cluster, c *Collector) result {
 	ctx := context.Background()
 	gather := func() int {
+		// Drained as it comes: thousands of tables give more series than a buffer holds.
 		ch := make(chan prometheus.Metric, 4096)
-		if err := c.Update(ctx, ch); err != nil {
+		count := make(chan int)
+		go func() {
+			n := 0
+			for range ch {
+				n++
+			}
+			count <- n
+		}()
+		err := c.Update(ctx, ch)
+		close(ch)
+		n := <-count
+		if err != nil {
 			b.Fatal(err)
 		}
-		return len(ch)
+		return n
 	}
 	series := gather() // connect outside the measurement
 	backend := backendPID(b, c.instances[0].conn)
@@ -212,7 +228,7 @@ func measureExporter(b *testing.B, pg *pgtest.Cluster, addr string) result {
 
 var exporterProcs = map[string]int{}
 
-func startExporter(b *testing.B, bin, dsn string) string {
+func startExporter(b *testing.B, bin, dsn string, args ...string) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -223,7 +239,7 @@ func startExporter(b *testing.B, bin, dsn string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--web.listen-address="+addr, "--log.level=warn")
+	cmd := exec.Command(bin, append([]string{"--web.listen-address=" + addr, "--log.level=warn"}, args...)...)
 	cmd.Env = append(os.Environ(), "DATA_SOURCE_NAME="+dsn)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -300,4 +316,68 @@ func procCPU(pid int) time.Duration {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// benchTablesServer is one database, app, with n tables of a few rows,
+// analysed, and the two pg_monitor roles.
+func benchTablesServer(b *testing.B, n int) *pgtest.Cluster {
+	b.Helper()
+	pg := pgtest.Start(b, pgtest.Options{MaxConnections: 50, SharedPreloadLibraries: []string{"pg_stat_statements"},
+		Settings: map[string]string{"max_locks_per_transaction": "1024"}})
+	pg.MustExec(`CREATE EXTENSION pg_stat_statements`)
+	for _, role := range []string{"vigie", "exporter"} {
+		pg.MustExec(`CREATE ROLE ` + role + ` WITH LOGIN PASSWORD 'bench'`)
+		pg.MustExec(`GRANT pg_monitor TO ` + role)
+	}
+	pg.MustExec(`CREATE DATABASE app`)
+	if err := pg.ExecDB("app", fmt.Sprintf(`DO $$ BEGIN FOR i IN 1..%d LOOP
+  EXECUTE format('CREATE TABLE t%%s (id int PRIMARY KEY, v text)', i);
+  EXECUTE format('INSERT INTO t%%s SELECT g, md5(g::text) FROM generate_series(1, 1 + %%s %%%% 20) g', i, i);
+END LOOP; END $$; ANALYZE`, n)); err != nil {
+		b.Fatal(err)
+	}
+	return pg
+}
+
+// BenchmarkTablesVsExporter gathers a database of 5,000 tables with the
+// per-table families on both sides: vigie with max_tables 5000 (every table)
+// and with its default 1000, postgres_exporter with the per-table queries of
+// its current collectors (bench/testdata/postgres-exporter-tables.yaml).
+//
+//	bench/postgres-vs-exporter.sh
+func BenchmarkTablesVsExporter(b *testing.B) {
+	exporterBin, err := exec.LookPath("prometheus-postgres-exporter")
+	if err != nil {
+		b.Skip("prometheus-postgres-exporter not installed (bash .ci/postgres.sh --with-exporter installs it)")
+	}
+	const tables = 5000
+	pg := benchTablesServer(b, tables)
+	collector := func(maxTables int) *Collector {
+		ic := DefaultInstanceConfig()
+		ic.Name, ic.DSN, ic.MaxTables = "bench", config.Secret(pg.DSN("vigie", "bench", "app")), maxTables
+		return newBenchCollector(b, ic)
+	}
+	var all, capped, exporter result
+	b.Run("vigie_all_tables", func(b *testing.B) { all = measureVigie(b, pg, collector(tables)) })
+	b.Run("vigie_max_tables_1000", func(b *testing.B) { capped = measureVigie(b, pg, collector(1000)) })
+	queries, err := filepath.Abs("../../bench/testdata/postgres-exporter-tables.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := startExporter(b, exporterBin, pg.DSN("exporter", "bench", "app"), "--extend.query-path="+queries)
+	b.Run("exporter", func(b *testing.B) { exporter = measureExporter(b, pg, addr) })
+	if all.n == 0 || capped.n == 0 || exporter.n == 0 {
+		return
+	}
+	fmt.Printf("\n%-34s %10s %11s %12s %8s %7s\n", "one gather, 1 db, 5,000 tables", "wall", "client CPU", "backend CPU", "queries", "series")
+	row := func(name string, r result) {
+		fmt.Printf("%-34s %10s %11s %12s %8.1f %7d\n", name, r.wall.Round(time.Microsecond), r.clientCPU.Round(time.Microsecond),
+			r.serverCPU.Round(time.Microsecond), r.serverQueries, r.series)
+	}
+	row("vigie, every table", all)
+	row("vigie, max_tables 1000 (default)", capped)
+	row("postgres_exporter GET /metrics", exporter)
+	fmt.Printf("%-34s %9.2fx %10.2fx %11.2fx\n", "exporter / vigie (every table)",
+		ratio(exporter.wall, all.wall), ratio(exporter.clientCPU, all.clientCPU), ratio(exporter.serverCPU, all.serverCPU))
+	fmt.Println()
 }

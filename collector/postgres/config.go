@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +40,34 @@ type InstanceConfig struct {
 	SizeInterval config.Duration `yaml:"size_interval"`
 	// QueryTextLength truncates the normalised query text of those statements.
 	QueryTextLength int `yaml:"query_text_length"`
+	// Collectors switches on opt-in collectors of postgres_exporter, by its
+	// names: long_running_transactions, database_wraparound,
+	// stat_activity_autovacuum, postmaster, stat_checkpointer, and vigie's
+	// bloat (table and index bloat estimates).
+	Collectors []string `yaml:"collectors,omitempty"`
+	// MaxTables caps the tables of the per-table families
+	// (pg_stat_user_tables_*, pg_statio_user_tables_*, bloat), the largest
+	// by live rows first; 0 turns those families off.
+	MaxTables int `yaml:"max_tables"`
+	// IncludeTables and ExcludeTables are regular expressions (RE2, anchored)
+	// matched against "schema.table" of the DSN's database.
+	IncludeTables []string `yaml:"include_tables,omitempty"`
+	ExcludeTables []string `yaml:"exclude_tables,omitempty"`
 }
+
+// Opt-in collectors, postgres_exporter's names (bloat is vigie's).
+const (
+	CollectorLongRunningTransactions = "long_running_transactions"
+	CollectorDatabaseWraparound      = "database_wraparound"
+	CollectorStatActivityAutovacuum  = "stat_activity_autovacuum"
+	CollectorPostmaster              = "postmaster"
+	CollectorStatCheckpointer        = "stat_checkpointer"
+	CollectorBloat                   = "bloat"
+)
+
+// OptInCollectors lists the names Collectors accepts.
+var OptInCollectors = []string{CollectorLongRunningTransactions, CollectorDatabaseWraparound,
+	CollectorStatActivityAutovacuum, CollectorPostmaster, CollectorStatCheckpointer, CollectorBloat}
 
 // Defaults of an instance's optional keys.
 const (
@@ -47,6 +76,7 @@ const (
 	DefaultTopStatements    = 20
 	DefaultQueryTextLength  = 200
 	DefaultSizeInterval     = time.Minute
+	DefaultMaxTables        = 200
 	maxTopStatements        = 1000
 )
 
@@ -61,6 +91,7 @@ func DefaultInstanceConfig() InstanceConfig {
 		TopStatements:    DefaultTopStatements,
 		QueryTextLength:  DefaultQueryTextLength,
 		SizeInterval:     config.Duration(DefaultSizeInterval),
+		MaxTables:        DefaultMaxTables,
 	}
 }
 
@@ -131,6 +162,38 @@ func (c Config) Validate() error {
 		if ic.QueryTextLength < 0 {
 			errs = append(errs, config.Errorf(p+".query_text_length", "must not be negative"))
 		}
+		errs = append(errs, ic.validateTables(p)...)
 	}
 	return errors.Join(errs...)
+}
+
+func (ic InstanceConfig) validateTables(p string) []error {
+	var errs []error
+	for j, name := range ic.Collectors {
+		if !slices.Contains(OptInCollectors, name) {
+			errs = append(errs, config.Errorf(fmt.Sprintf("%s.collectors[%d]", p, j),
+				"unknown collector %q: expected one of %s", name, strings.Join(OptInCollectors, ", ")))
+		}
+	}
+	if ic.MaxTables < 0 {
+		errs = append(errs, config.Errorf(p+".max_tables", "must not be negative"))
+	}
+	for _, f := range []struct {
+		key  string
+		list []string
+	}{{"include_tables", ic.IncludeTables}, {"exclude_tables", ic.ExcludeTables}} {
+		for j, re := range f.list {
+			if _, err := compileAnchored(re); err != nil {
+				errs = append(errs, config.Errorf(fmt.Sprintf("%s.%s[%d]", p, f.key, j), "invalid regular expression %q: %v", re, err))
+			}
+		}
+	}
+	return errs
+}
+
+// enabled reports whether the opt-in collector name is switched on.
+func (ic InstanceConfig) enabled(name string) bool { return slices.Contains(ic.Collectors, name) }
+
+func compileAnchored(re string) (*regexp.Regexp, error) {
+	return regexp.Compile("^(?:" + re + ")$")
 }

@@ -69,6 +69,9 @@ func TestConfigErrors(t *testing.T) {
 		{"both dsn", "- {name: a, dsn: x, dsn_file: /f}\n", []string{"[0].dsn_file: dsn and dsn_file are mutually exclusive"}},
 		{"ranges", "- {name: a, dsn: x, top_statements: -1, databases: ['']}\n",
 			[]string{"[0].top_statements: must be between 0 and 1000", "[0].databases[0]: empty database name"}},
+		{"tables", "- {name: a, dsn: x, max_tables: -1, include_tables: ['('], collectors: [bloat, stat_statementz]}\n",
+			[]string{"[0].max_tables: must not be negative", `[0].include_tables[0]: invalid regular expression "("`,
+				`vigie.yml:1:80: [0].collectors[1]: unknown collector "stat_statementz"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg Config
@@ -162,10 +165,47 @@ func TestConvertSetting(t *testing.T) {
 		{"300", "s", "integer", 300, "_seconds"},
 		{"1500", "ms", "integer", 1.5, "_seconds"},
 		{"on", "", "bool", 1, ""},
+		{"-1", "ms", "integer", -1, "_seconds"}, // off stays -1, as postgres_exporter
+		{"2", "d", "integer", 172800, "_seconds"},
+		{"1", "GB", "real", 1 << 30, "_bytes"},
+		{"64", "16MB", "integer", 1 << 30, "_bytes"},
 	} {
 		v, suffix, ok := convertSetting(tc.setting, tc.unit, tc.vartype)
 		if !ok || v != tc.v || suffix != tc.suffix {
 			t.Errorf("convertSetting(%s %s) = %v %q %v", tc.setting, tc.unit, v, suffix, ok)
 		}
+	}
+}
+
+func TestTableFilter(t *testing.T) {
+	tables := []table{
+		{1, "public", "orders", 5000}, {2, "public", "users", 100}, {3, "audit", "log_2025", 90000},
+		{4, "public", "tmp_x", 10}, {5, "public", "events", 5000}, {6, "public", "empty", 0},
+	}
+	for _, tc := range []struct {
+		name string
+		ic   InstanceConfig
+		want []string
+	}{
+		{"largest first, ties by name", InstanceConfig{MaxTables: 3}, []string{"audit.log_2025", "public.events", "public.orders"}},
+		{"exclude", InstanceConfig{MaxTables: 10, ExcludeTables: []string{`audit\..*`, `public\.tmp_.*`}},
+			[]string{"public.events", "public.orders", "public.users", "public.empty"}},
+		{"include", InstanceConfig{MaxTables: 10, IncludeTables: []string{`public\.(orders|users)`}}, []string{"public.orders", "public.users"}},
+		{"anchored", InstanceConfig{MaxTables: 10, IncludeTables: []string{`orders`}}, nil},
+		{"off", InstanceConfig{MaxTables: 0}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := newTableFilter(tc.ic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range f.pick(append([]table{}, tables...)) {
+				got = append(got, p.schema+"."+p.name)
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("picked %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

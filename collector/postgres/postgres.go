@@ -150,6 +150,10 @@ type instance struct {
 	sizes   []dbSize // last pg_database_size() answers, and when
 	sizesAt time.Time
 
+	tables       *tableFilter
+	pickedTables []int64 // relids of the last per-table gather, for bloat
+	scrapes      float64 // gathers so far: pg_exporter_scrapes_total
+
 	mu         sync.Mutex
 	connErrors map[string]float64
 	queries    atomic.Int64 // queries sent, for the benchmark
@@ -209,6 +213,9 @@ func newInstance(ic InstanceConfig, c *Collector) (*instance, error) {
 	for _, r := range Reasons {
 		in.connErrors[r] = 0
 	}
+	if in.tables, err = newTableFilter(ic); err != nil {
+		return nil, err
+	}
 	return in, nil
 }
 
@@ -222,7 +229,17 @@ func (in *instance) gather(ctx context.Context, ch chan<- prometheus.Metric) err
 	}
 	e := &emitter{ch: ch, instance: in.name}
 	defer in.emitConnErrors(ch)
+	start := time.Now()
+	err := in.gatherUp(ctx, e)
+	// postgres_exporter's own health series, per instance.
+	in.scrapes++
+	e.gauge(scrapeDurationDesc, time.Since(start).Seconds())
+	e.emit(scrapesTotalDesc, prometheus.CounterValue, in.scrapes)
+	e.gauge(scrapeErrorDesc, b2f(err != nil))
+	return err
+}
 
+func (in *instance) gatherUp(ctx context.Context, e *emitter) error {
 	info, err := in.serverInfo(ctx)
 	if err != nil {
 		e.gauge(upDesc, 0)

@@ -458,4 +458,11 @@ func TestReplication(t *testing.T) {
 	}
 	s.must(t, "pg_stat_replication_replay_lag_seconds", "instance", "primary", "application_name", "walreceiver",
 		"client_addr", "127.0.0.1", "state", "streaming", "sync_state", "async")
+	if v := s.must(t, "pg_stat_replication_pg_current_wal_lsn_bytes", "instance", "primary", "application_name", "walreceiver",
+		"client_addr", "127.0.0.1", "state", "streaming", "sync_state", "async"); v <= 0 {
+		t.Errorf("primary: pg_current_wal_lsn_bytes = %v", v)
+	}
+	if v := s.must(t, "pg_replication_last_replay_seconds", "instance", "standby"); v < 0 {
+		t.Errorf("standby: pg_replication_last_replay_seconds = %v", v)
+	}
 }

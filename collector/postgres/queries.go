@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -97,6 +98,7 @@ var statDatabaseColumns = withDescs([]column{
 	{col: "checksum_failures", help: "Number of data page checksum failures detected in this database.", typ: counter, minVersion: 120000},
 	{col: "session_time", help: "Time spent by database sessions in this database, in milliseconds.", typ: counter, minVersion: 140000},
 	{col: "active_time", help: "Time spent executing SQL statements in this database, in milliseconds.", typ: counter, minVersion: 140000},
+	{col: "active_time / 1000", name: "active_time_seconds_total", help: "Time spent executing SQL statements in this database, in seconds.", typ: counter, minVersion: 140000},
 	{col: "idle_in_transaction_time", help: "Time spent idling while in a transaction in this database, in milliseconds.", typ: counter, minVersion: 140000},
 	{col: "sessions", help: "Total number of sessions established to this database.", typ: counter, minVersion: 140000},
 	{col: "sessions_abandoned", help: "Number of database sessions to this database that were terminated because connection to the client was lost.", typ: counter, minVersion: 140000},
@@ -156,14 +158,6 @@ func selectList(cols []column, version int) (string, []column) {
 	return strings.Join(parts, ", "), out
 }
 
-// settings reported as pg_settings_<name>[_bytes|_seconds], converted as postgres_exporter does.
-var settingNames = []string{
-	"max_connections", "superuser_reserved_connections", "shared_buffers", "effective_cache_size",
-	"work_mem", "maintenance_work_mem", "max_wal_size", "min_wal_size", "checkpoint_timeout",
-	"idle_in_transaction_session_timeout", "max_locks_per_transaction",
-	"max_prepared_transactions", "max_worker_processes", "max_parallel_workers", "autovacuum",
-}
-
 type emitter struct {
 	ch       chan<- prometheus.Metric
 	instance string
@@ -183,6 +177,7 @@ type serverInfo struct {
 	startTime     float64
 	inRecovery    bool
 	replLag       float64
+	lastReplay    float64
 	hasStatements bool
 }
 
@@ -201,8 +196,9 @@ func queryServerInfo(ctx context.Context, in *instance, conn *pgx.Conn) (serverI
   CASE WHEN NOT pg_is_in_recovery() THEN 0
        WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
        ELSE GREATEST(0, extract(epoch from now() - pg_last_xact_replay_timestamp())) END::float8,
+  COALESCE(GREATEST(0, extract(epoch from now() - pg_last_xact_replay_timestamp())), 0)::float8,
   EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')`).
-		Scan(&s.versionNum, &s.version, &s.startTime, &s.inRecovery, &s.replLag, &s.hasStatements)
+		Scan(&s.versionNum, &s.version, &s.startTime, &s.inRecovery, &s.replLag, &s.lastReplay, &s.hasStatements)
 	return s, err
 }
 
@@ -219,30 +215,20 @@ func (in *instance) collect(ctx context.Context, e *emitter, info serverInfo) er
 	e.gauge(startTimeDesc, info.startTime)
 	e.gauge(isReplicaDesc, b2f(info.inRecovery))
 	e.gauge(replLagDesc, info.replLag)
+	e.gauge(lastReplayDesc, info.lastReplay)
 
-	steps := []struct {
-		name string
-		fn   func(context.Context, *pgx.Conn, *emitter, serverInfo) error
-	}{
-		{"settings", in.settings},
-		{"stat_database", in.statDatabase},
-		{"database_size", in.databaseSize},
-		{"stat_activity", in.statActivity},
-		{"locks", in.locks},
-		{"bgwriter", in.bgwriter},
-		{"wal", in.wal},
-		{"replication", in.replication},
-		{"stat_statements", in.statements},
-	}
 	var errs []error
-	for _, st := range steps {
+	for _, st := range in.steps() {
 		if ctx.Err() != nil {
 			errs = append(errs, ctx.Err())
 			break
 		}
 		qctx, cancel := in.queryContext(ctx)
+		start := time.Now()
 		err := st.fn(qctx, in.conn, e, info)
 		cancel()
+		e.gauge(stepDurationDesc, time.Since(start).Seconds(), st.name)
+		e.gauge(stepSuccessDesc, b2f(err == nil), st.name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", st.name, in.redactErr(err)))
 			if in.conn.IsClosed() {
@@ -254,6 +240,46 @@ func (in *instance) collect(ctx context.Context, e *emitter, info serverInfo) er
 	return errors.Join(errs...)
 }
 
+type step struct {
+	name string
+	fn   func(context.Context, *pgx.Conn, *emitter, serverInfo) error
+}
+
+// steps are the queries of a gather, named after postgres_exporter's
+// collectors where there is one (the collector label of pg_scrape_collector_*).
+func (in *instance) steps() []step {
+	steps := []step{
+		{"settings", in.settings},
+		{"stat_database", in.statDatabase},
+		{"stat_database_conflicts", in.conflicts},
+		{"database", in.databaseSize},
+		{"database_limits", in.databases},
+		{"stat_activity", in.statActivity},
+		{"locks", in.locks},
+		{"stat_bgwriter", in.bgwriter},
+		{"stat_archiver", in.archiver},
+		{"stat_progress_vacuum", in.progressVacuum},
+		{"wal", in.wal},
+		{"replication", in.replication},
+		{"replication_slots", in.slots},
+		{"stat_user_tables", in.userTables},
+		{"stat_statements", in.statements},
+	}
+	optional := []step{
+		{CollectorLongRunningTransactions, in.longRunning},
+		{CollectorDatabaseWraparound, in.wraparound},
+		{CollectorStatActivityAutovacuum, in.autovacuum},
+		{CollectorStatCheckpointer, in.checkpointer},
+		{CollectorBloat, in.bloat},
+	}
+	for _, st := range optional {
+		if in.cfg.enabled(st.name) {
+			steps = append(steps, st)
+		}
+	}
+	return steps
+}
+
 func (in *instance) query(ctx context.Context, conn *pgx.Conn, sql string, args ...any) (pgx.Rows, error) {
 	in.queries.Add(1)
 	return conn.Query(ctx, sql, args...)
@@ -263,22 +289,29 @@ func (in *instance) query(ctx context.Context, conn *pgx.Conn, sql string, args 
 const dbFilterSQL = `(cardinality($1::text[]) = 0 OR datname = ANY($1::text[]))`
 
 func (in *instance) settings(ctx context.Context, conn *pgx.Conn, e *emitter, _ serverInfo) error {
-	rows, err := in.query(ctx, conn, `SELECT name, setting, COALESCE(unit, ''), vartype, short_desc FROM pg_settings WHERE name = ANY($1::text[])`, settingNames)
+	rows, err := in.query(ctx, conn, `SELECT name, setting, COALESCE(unit, ''), vartype FROM pg_settings
+WHERE vartype IN ('bool', 'integer', 'real') AND name NOT IN ('sync_commit_cancel_wait', 'google_dataplex.max_messages')`)
 	if err != nil {
 		return err
 	}
-	var name, setting, unit, vartype, desc string
-	_, err = pgx.ForEachRow(rows, []any{&name, &setting, &unit, &vartype, &desc}, func() error {
+	var name, setting, unit, vartype string
+	_, err = pgx.ForEachRow(rows, []any{&name, &setting, &unit, &vartype}, func() error {
 		v, suffix, ok := convertSetting(setting, unit, vartype)
 		if ok {
-			e.gauge(newDesc("pg_settings_"+name+suffix, desc), v)
+			help := "Server Parameter: " + name
+			if suffix != "" {
+				help += " [Units converted to " + suffix[1:] + ".]"
+			}
+			e.gauge(newDesc(settingName(name, suffix), help), v)
 		}
 		return nil
 	})
 	return err
 }
 
-// convertSetting turns a pg_settings value into bytes or seconds as postgres_exporter does.
+// convertSetting turns a pg_settings value into seconds or bytes as
+// postgres_exporter's pg_setting.go does: -1 (off) is kept as is, and a
+// unit it does not know skips the setting.
 func convertSetting(setting, unit, vartype string) (float64, string, bool) {
 	switch vartype {
 	case "bool":
@@ -287,31 +320,31 @@ func convertSetting(setting, unit, vartype string) (float64, string, bool) {
 	default:
 		return 0, "", false
 	}
-	var v float64
-	if _, err := fmt.Sscan(setting, &v); err != nil {
+	v, err := strconv.ParseFloat(setting, 64)
+	if err != nil {
 		return 0, "", false
 	}
-	switch unit {
-	case "":
-		return v, "", true
-	case "B":
-		return v, "_bytes", true
-	case "kB":
-		return v * 1024, "_bytes", true
-	case "8kB":
-		return v * 8192, "_bytes", true
-	case "MB":
-		return v * 1024 * 1024, "_bytes", true
-	case "16MB":
-		return v * 16 * 1024 * 1024, "_bytes", true
-	case "ms":
-		return v / 1000, "_seconds", true
-	case "s":
-		return v, "_seconds", true
-	case "min":
-		return v * 60, "_seconds", true
+	u, ok := settingUnits[unit]
+	if !ok {
+		return 0, "", false
 	}
-	return 0, "", false
+	if v != -1 {
+		v *= u.mult
+	}
+	return v, u.suffix, true
+}
+
+// settingUnits maps pg_settings units to a multiplier and the name's suffix.
+var settingUnits = map[string]struct {
+	mult   float64
+	suffix string
+}{
+	"":   {1, ""},
+	"ms": {1e-3, "_seconds"}, "s": {1, "_seconds"}, "min": {60, "_seconds"}, "h": {3600, "_seconds"}, "d": {86400, "_seconds"},
+	"B": {1, "_bytes"}, "kB": {1 << 10, "_bytes"}, "MB": {1 << 20, "_bytes"}, "GB": {1 << 30, "_bytes"}, "TB": {1 << 40, "_bytes"},
+	"1kB": {1 << 10, "_bytes"}, "2kB": {1 << 11, "_bytes"}, "4kB": {1 << 12, "_bytes"}, "8kB": {1 << 13, "_bytes"},
+	"16kB": {1 << 14, "_bytes"}, "32kB": {1 << 15, "_bytes"}, "64kB": {1 << 16, "_bytes"},
+	"16MB": {1 << 24, "_bytes"}, "32MB": {1 << 25, "_bytes"}, "64MB": {1 << 26, "_bytes"},
 }
 
 func (in *instance) statDatabase(ctx context.Context, conn *pgx.Conn, e *emitter, info serverInfo) error {
@@ -338,7 +371,7 @@ FROM pg_stat_database WHERE datname IS NOT NULL AND `+dbFilterSQL, in.dbFilter)
 			e.emit(c.desc, c.typ, vals[i], datid, datname)
 		}
 		if reset != nil {
-			e.gauge(statsResetDesc, *reset, datid, datname)
+			e.emit(statsResetDesc, counter, *reset, datid, datname) // a counter, as postgres_exporter types it
 		}
 	}
 	return rows.Err()
@@ -466,16 +499,17 @@ func (in *instance) replication(ctx context.Context, conn *pgx.Conn, e *emitter,
 		rows, err := in.query(ctx, conn, `SELECT COALESCE(application_name, ''), COALESCE(host(client_addr), ''),
   COALESCE(state, ''), COALESCE(sync_state, ''),
   COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::float8,
-  extract(epoch from write_lag)::float8, extract(epoch from flush_lag)::float8, extract(epoch from replay_lag)::float8
+  extract(epoch from write_lag)::float8, extract(epoch from flush_lag)::float8, extract(epoch from replay_lag)::float8,
+  (pg_current_wal_lsn() - '0/0')::float8
 FROM pg_stat_replication ORDER BY 5 DESC`)
 		if err != nil {
 			return err
 		}
 		var app, addr, state, syncState string
-		var diff float64
+		var diff, current float64
 		var lags [3]*float64
 		seen := map[[4]string]bool{}
-		_, err = pgx.ForEachRow(rows, []any{&app, &addr, &state, &syncState, &diff, &lags[0], &lags[1], &lags[2]}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&app, &addr, &state, &syncState, &diff, &lags[0], &lags[1], &lags[2], &current}, func() error {
 			// Two standbys alike in name, address and state: report the one furthest behind.
 			if k := [4]string{app, addr, state, syncState}; seen[k] {
 				return nil
@@ -483,6 +517,7 @@ FROM pg_stat_replication ORDER BY 5 DESC`)
 				seen[k] = true
 			}
 			e.gauge(replLSNDiffDesc, diff, app, addr, state, syncState)
+			e.gauge(replCurrentLSNDesc, current, app, addr, state, syncState)
 			for i, k := range []string{"write_lag", "flush_lag", "replay_lag"} {
 				// NULL once the standby has caught up and is idle: no lag.
 				v := 0.0
