@@ -48,11 +48,27 @@ func TestIncidentsFromAlerts(t *testing.T) {
 	}
 	// Firing again opens a new incident.
 	f.page.OnAlert(labels, true, "API is unreachable again")
-	if l := open(); len(l) != 3 {
+	l := open()
+	if len(l) != 3 {
 		t.Fatalf("%d incidents", len(l))
 	}
+	// Resolved by hand while the alert fires: its re-sends do not reopen it.
+	if _, err := f.page.UpdateIncident(ctx, l[0].ID, Resolved, "Fixed by hand"); err != nil {
+		t.Fatal(err)
+	}
+	f.page.OnAlert(labels, true, "API is unreachable again")
+	for _, in := range open() {
+		if in.ResolvedAt == nil && in.Components[0] == "API" {
+			t.Fatalf("reopened: %+v", in)
+		}
+	}
+	f.page.OnAlert(labels, false, "")
+	f.page.OnAlert(labels, true, "API is unreachable again")
+	if l := open(); len(l) != 4 || l[0].ResolvedAt != nil {
+		t.Fatalf("a new firing after the resolution opens no incident: %+v", l)
+	}
 	_, body := get(t, f.srv.URL+"/status")
-	if !strings.Contains(body, "API is unreachable again") || !strings.Contains(body, "incidents: API is unreachable again; API is unreachable\"") {
+	if !strings.Contains(body, "API is unreachable again") || !strings.Contains(body, "incidents: API is unreachable again; API is unreachable again; API is unreachable\"") {
 		t.Error("the page lacks the incidents or the bar's incident title")
 	}
 }
@@ -95,6 +111,9 @@ func TestIncidentCLI(t *testing.T) {
 	}
 	if code, out, _ := run("open", "--help"); code != 0 || !strings.Contains(out, "Usage: vigie incident") {
 		t.Errorf("open --help: %d %q", code, out)
+	}
+	if code, _, errOut := run("open", u, "--title", "x", "--component", "Nope"); code != 1 || !strings.Contains(errOut, `unknown component "Nope": the page shows "API", "Website", "Nightly backup", "Documentation"`) {
+		t.Errorf("unknown component: %d %q", code, errOut)
 	}
 	for _, args := range [][]string{{}, {"frobnicate", u}, {"open", u}, {"update", u, "x", "--status", "resolved", "--message", "m"}, {"open", "--bogus"}} {
 		if code, _, errOut := run(args...); code != 2 || errOut == "" {

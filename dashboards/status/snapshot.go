@@ -91,8 +91,29 @@ const recentIncidents = 14 * 24 * time.Hour
 // upcoming is how early a maintenance window is announced.
 const upcoming = 7 * 24 * time.Hour
 
-// snapshot gathers the page's data as of now; ok is false when the page is disabled.
+// snapshot returns the page's data, from the cache while it is fresh;
+// ok is false when the page is disabled.
 func (p *Page) snapshot(ctx context.Context) (*Snapshot, bool, error) {
+	p.building.Lock()
+	defer p.building.Unlock()
+	now := p.now()
+	p.cacheMu.Lock()
+	s := p.cached
+	p.cacheMu.Unlock()
+	if s != nil && !now.Before(s.Generated) && now.Sub(s.Generated) < cacheTTL {
+		return s, true, nil
+	}
+	s, ok, err := p.build(ctx)
+	if err == nil && ok {
+		p.cacheMu.Lock()
+		p.cached = s
+		p.cacheMu.Unlock()
+	}
+	return s, ok, err
+}
+
+// build gathers the page's data as of now.
+func (p *Page) build(ctx context.Context) (*Snapshot, bool, error) {
 	cfg := p.config()
 	comps := p.components(cfg)
 	if !cfg.enabled(len(comps)) {

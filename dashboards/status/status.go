@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,7 +63,20 @@ type Page struct {
 
 	mu  sync.RWMutex
 	cfg Config
+
+	// building serializes snapshot builds; cached is the last one, kept
+	// cacheTTL (a public page must not cost the database a query per
+	// component on every request), dropped when incidents or config change.
+	building sync.Mutex
+	cacheMu  sync.Mutex
+	cached   *Snapshot
+
+	firingMu sync.Mutex
+	firing   map[string]bool // alert keys seen firing since start
 }
+
+// cacheTTL is how long a snapshot serves requests.
+const cacheTTL = 10 * time.Second
 
 // New opens the incidents tables and returns the page.
 func New(ctx context.Context, o Options) (*Page, error) {
@@ -84,7 +98,7 @@ func New(ctx context.Context, o Options) (*Page, error) {
 	return &Page{
 		history: o.History, probes: o.Probes, heartbeats: o.Heartbeats,
 		incidents: incidents{db: o.StateDB.DB}, logger: o.Logger.With("component", "status_page"),
-		now: o.Now, externalURL: strings.TrimSuffix(o.ExternalURL, "/"), cfg: o.Config,
+		now: o.Now, externalURL: strings.TrimSuffix(o.ExternalURL, "/"), cfg: o.Config, firing: map[string]bool{},
 	}, nil
 }
 
@@ -96,7 +110,15 @@ func (p *Page) ApplyConfig(cfg Config) error {
 	p.mu.Lock()
 	p.cfg = cfg
 	p.mu.Unlock()
+	p.invalidate()
 	return nil
+}
+
+// invalidate drops the cached snapshot.
+func (p *Page) invalidate() {
+	p.cacheMu.Lock()
+	p.cached = nil
+	p.cacheMu.Unlock()
 }
 
 func (p *Page) config() Config {
@@ -272,12 +294,23 @@ func (p *Page) OnAlert(labels map[string]string, firing bool, summary string) {
 }
 
 func (p *Page) onAlert(ctx context.Context, key string, names []string, alertname string, firing bool, summary string, now time.Time) error {
+	// An alert is re-sent while it fires: an incident someone resolved by
+	// hand meanwhile stays resolved until the alert resolves and fires again.
+	p.firingMu.Lock()
+	seen := p.firing[key]
+	if firing {
+		p.firing[key] = true
+	} else {
+		delete(p.firing, key)
+	}
+	p.firingMu.Unlock()
 	id, open, err := p.incidents.openByKey(ctx, key)
 	if err != nil {
 		return err
 	}
+	defer p.invalidate()
 	switch {
-	case firing && !open:
+	case firing && !open && !seen:
 		title := summary
 		if title == "" {
 			title = strings.Join(names, ", ") + ": " + alertname
@@ -290,13 +323,26 @@ func (p *Page) onAlert(ctx context.Context, key string, names []string, alertnam
 	return err
 }
 
-// OpenIncident opens a manual incident (the API and tests use it).
+// OpenIncident opens a manual incident on components of the page.
 func (p *Page) OpenIncident(ctx context.Context, n NewIncident) (Incident, error) {
+	known := map[string]bool{}
+	var names []string
+	for _, c := range p.components(p.config()) {
+		known[c.Name] = true
+		names = append(names, strconv.Quote(c.Name))
+	}
+	for _, c := range n.Components {
+		if !known[c] {
+			return Incident{}, invalidf("unknown component %q: the page shows %s", c, strings.Join(names, ", "))
+		}
+	}
+	defer p.invalidate()
 	return p.incidents.open(ctx, n, "manual", "", p.now())
 }
 
 // UpdateIncident posts an update; status "resolved" resolves the incident.
 func (p *Page) UpdateIncident(ctx context.Context, id int64, status, message string) (Incident, error) {
+	defer p.invalidate()
 	return p.incidents.update(ctx, id, Update{At: p.now(), Status: status, Message: message})
 }
 
