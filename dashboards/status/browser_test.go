@@ -135,6 +135,22 @@ func TestBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Dark: the colours follow prefers-color-scheme.
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {
+		t.Fatal(err)
+	}
+	bg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	if err != nil || bg != "rgb(18, 21, 27)" {
+		t.Errorf("dark background %q %v", bg, err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "status-390px-dark.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// With JavaScript off the page is the same: count the bars through the DOM.
 	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
 		t.Fatal(err)
