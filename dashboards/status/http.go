@@ -58,15 +58,19 @@ func (p *Page) handlePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, pageData{Snapshot: s, Base: p.basePath()}); err != nil {
-		p.logger.Error("status page render failed", "err", err)
+	s.htmlOnce.Do(func() {
+		var buf bytes.Buffer
+		s.htmlErr = pageTemplate.Execute(&buf, pageData{Snapshot: s, Base: p.basePath()})
+		s.html = buf.Bytes()
+	})
+	if s.htmlErr != nil {
+		p.logger.Error("status page render failed", "err", s.htmlErr)
 		http.Error(w, "status page unavailable", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(s.html)
 }
 
 func (p *Page) handleJSON(w http.ResponseWriter, r *http.Request) {

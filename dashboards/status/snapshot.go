@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vigie-dev/vigie/uptime"
@@ -39,6 +40,11 @@ type Snapshot struct {
 	Incidents   []Incident        `json:"incidents"`
 	Maintenance []MaintenanceView `json:"maintenance"`
 	byID        map[string]*ComponentView
+
+	// html is the rendered page, made once per snapshot.
+	htmlOnce sync.Once
+	html     []byte
+	htmlErr  error
 }
 
 // GroupView is a group of components.
