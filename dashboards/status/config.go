@@ -25,6 +25,39 @@ type Config struct {
 	Description string              `yaml:"description,omitempty"`
 	Groups      []GroupConfig       `yaml:"groups,omitempty"`
 	Maintenance []MaintenanceConfig `yaml:"maintenance,omitempty"`
+	// AlertIncidents says which alerts on shown components open incidents.
+	AlertIncidents AlertIncidentsConfig `yaml:"alert_incidents,omitempty"`
+}
+
+// AlertIncidentsConfig selects the alerts that open incidents by their
+// severity label: a public page shows outages, not every warning (a
+// certificate expiring in 14 days is not an incident).
+type AlertIncidentsConfig struct {
+	// Enabled defaults to true.
+	Enabled *bool `yaml:"enabled,omitempty"`
+	// Severities default to [critical]; "" matches alerts without a severity.
+	// A critical alert opens a major incident, any other a minor one.
+	Severities []string `yaml:"severities,omitempty"`
+}
+
+// DefaultAlertSeverities are the severities that open incidents by default.
+var DefaultAlertSeverities = []string{"critical"}
+
+// opens reports whether an alert with this severity opens an incident.
+func (a AlertIncidentsConfig) opens(severity string) bool {
+	if a.Enabled != nil && !*a.Enabled {
+		return false
+	}
+	sev := a.Severities
+	if len(sev) == 0 {
+		sev = DefaultAlertSeverities
+	}
+	for _, s := range sev {
+		if s == severity {
+			return true
+		}
+	}
+	return false
 }
 
 // GroupConfig is a titled list of components.

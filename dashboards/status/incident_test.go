@@ -20,17 +20,19 @@ func TestIncidentsFromAlerts(t *testing.T) {
 		return list
 	}
 	// An alert on a component's probe, by instance: an incident opens once.
-	labels := map[string]string{"alertname": "ProbeFailing", "instance": internalURL, "job": "uptime"}
-	f.page.OnAlert(labels, true, "API is unreachable")
-	f.page.OnAlert(labels, true, "API is unreachable")
-	// Alerts on nothing shown are ignored.
-	f.page.OnAlert(map[string]string{"alertname": "DiskFull", "instance": "db1:9100"}, true, "disk")
+	// The summary names the hidden target: the title names the component.
+	labels := map[string]string{"alertname": "ProbeFailing", "instance": internalURL, "job": "uptime", "severity": "critical"}
+	f.page.OnAlert(labels, true, internalURL+" is unreachable")
+	f.page.OnAlert(labels, true, internalURL+" is unreachable")
+	// Alerts on nothing shown, and warnings, are ignored.
+	f.page.OnAlert(map[string]string{"alertname": "DiskFull", "instance": "db1:9100", "severity": "critical"}, true, "disk")
+	f.page.OnAlert(map[string]string{"alertname": "TLSCertificateExpiringSoon", "instance": internalURL, "severity": "warning"}, true, "cert")
 	list := open()
 	if len(list) != 1 || list[0].Title != "API is unreachable" || list[0].Source != "alert" || list[0].Components[0] != "API" || list[0].Impact != ImpactMajor {
 		t.Fatalf("incidents: %+v", list)
 	}
 	// A heartbeat's alert, by name label, without summary.
-	f.page.OnAlert(map[string]string{"alertname": "HeartbeatMissing", "name": "backup"}, true, "")
+	f.page.OnAlert(map[string]string{"alertname": "HeartbeatMissing", "name": "backup", "severity": "critical"}, true, "")
 	if l := open(); len(l) != 2 || l[0].Title != "Nightly backup: HeartbeatMissing" {
 		t.Fatalf("heartbeat incident: %+v", l)
 	}
@@ -47,7 +49,7 @@ func TestIncidentsFromAlerts(t *testing.T) {
 		t.Fatalf("not resolved: %+v", api)
 	}
 	// Firing again opens a new incident.
-	f.page.OnAlert(labels, true, "API is unreachable again")
+	f.page.OnAlert(labels, true, internalURL+" is unreachable again")
 	l := open()
 	if len(l) != 3 {
 		t.Fatalf("%d incidents", len(l))
@@ -56,14 +58,14 @@ func TestIncidentsFromAlerts(t *testing.T) {
 	if _, err := f.page.UpdateIncident(ctx, l[0].ID, Resolved, "Fixed by hand"); err != nil {
 		t.Fatal(err)
 	}
-	f.page.OnAlert(labels, true, "API is unreachable again")
+	f.page.OnAlert(labels, true, internalURL+" is unreachable again")
 	for _, in := range open() {
 		if in.ResolvedAt == nil && in.Components[0] == "API" {
 			t.Fatalf("reopened: %+v", in)
 		}
 	}
 	f.page.OnAlert(labels, false, "")
-	f.page.OnAlert(labels, true, "API is unreachable again")
+	f.page.OnAlert(labels, true, internalURL+" is unreachable again")
 	if l := open(); len(l) != 4 || l[0].ResolvedAt != nil {
 		t.Fatalf("a new firing after the resolution opens no incident: %+v", l)
 	}
@@ -71,11 +73,14 @@ func TestIncidentsFromAlerts(t *testing.T) {
 	if !strings.Contains(body, "API is unreachable again") || !strings.Contains(body, "incidents: API is unreachable again; API is unreachable again; API is unreachable\"") {
 		t.Error("the page lacks the incidents or the bar's incident title")
 	}
+	if strings.Contains(body, "internal.example") {
+		t.Error("an alert's summary put the internal URL on the page")
+	}
 }
 
 func TestMaintenanceMutes(t *testing.T) {
 	f := newFixture(t)
-	labels := map[string]string{"alertname": "ProbeFailing", "probe": "api"}
+	labels := map[string]string{"alertname": "ProbeFailing", "probe": "api", "severity": "critical"}
 	during := fixtureNow.Add(49 * time.Hour)
 	if f.page.Muted(labels, fixtureNow) || f.page.Muted(labels, fixtureNow.Add(50*time.Hour)) {
 		t.Error("muted outside the window")

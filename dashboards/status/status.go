@@ -271,53 +271,71 @@ const alertTimeout = 5 * time.Second
 
 // OnAlert opens an incident when an alert on a shown component fires and
 // resolves it when the alert resolves. The composition root calls it from
-// the rules→notify sink for every alert it forwards; an alert on no shown
-// component, or on components under maintenance, is ignored.
+// the rules→notify sink for every alert it forwards. Alerts on no shown
+// component, on components under maintenance, or of a severity that
+// status_page.alert_incidents does not select are ignored.
 func (p *Page) OnAlert(labels map[string]string, firing bool, summary string) {
 	cfg := p.config()
+	if !cfg.AlertIncidents.opens(labels["severity"]) {
+		return
+	}
 	now := p.now()
 	var names []string
 	for _, c := range p.components(cfg) {
 		if c.matches(labels) && !underMaintenance(cfg, c, now) {
 			names = append(names, c.Name)
+			if !c.ShowURL && c.Instance != "" { // the summary often names the target: hide it
+				summary = strings.ReplaceAll(summary, c.Instance, c.Name)
+			}
 		}
 	}
 	if len(names) == 0 {
 		return
 	}
-	key := labels["alertname"] + "\x00" + strings.Join(names, "\x00")
+	impact := ImpactMinor
+	if labels["severity"] == "critical" {
+		impact = ImpactMajor
+	}
+	a := alertIncident{key: labels["alertname"] + "\x00" + strings.Join(names, "\x00"), names: names,
+		title: summary, impact: impact, firing: firing}
+	if a.title == "" {
+		a.title = strings.Join(names, ", ") + ": " + labels["alertname"]
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), alertTimeout)
 	defer cancel()
-	if err := p.onAlert(ctx, key, names, labels["alertname"], firing, summary, now); err != nil {
+	if err := p.onAlert(ctx, a, now); err != nil {
 		p.logger.Warn("incident from alert failed", "alertname", labels["alertname"], "err", err)
 	}
 }
 
-func (p *Page) onAlert(ctx context.Context, key string, names []string, alertname string, firing bool, summary string, now time.Time) error {
+// alertIncident is what an alert does to the incidents.
+type alertIncident struct {
+	key, title, impact string
+	names              []string
+	firing             bool
+}
+
+func (p *Page) onAlert(ctx context.Context, a alertIncident, now time.Time) error {
 	// An alert is re-sent while it fires: an incident someone resolved by
 	// hand meanwhile stays resolved until the alert resolves and fires again.
 	p.firingMu.Lock()
-	seen := p.firing[key]
-	if firing {
-		p.firing[key] = true
+	seen := p.firing[a.key]
+	if a.firing {
+		p.firing[a.key] = true
 	} else {
-		delete(p.firing, key)
+		delete(p.firing, a.key)
 	}
 	p.firingMu.Unlock()
-	id, open, err := p.incidents.openByKey(ctx, key)
+	id, open, err := p.incidents.openByKey(ctx, a.key)
 	if err != nil {
 		return err
 	}
 	defer p.invalidate()
 	switch {
-	case firing && !open && !seen:
-		title := summary
-		if title == "" {
-			title = strings.Join(names, ", ") + ": " + alertname
-		}
-		_, err = p.incidents.open(ctx, NewIncident{Title: title, Impact: ImpactMajor, Components: names,
-			Message: "Our monitoring detected a problem; we are looking into it."}, "alert", key, now)
-	case !firing && open:
+	case a.firing && !open && !seen:
+		_, err = p.incidents.open(ctx, NewIncident{Title: a.title, Impact: a.impact, Components: a.names,
+			Message: "Our monitoring detected a problem; we are looking into it."}, "alert", a.key, now)
+	case !a.firing && open:
 		_, err = p.incidents.update(ctx, id, Update{At: now, Status: Resolved, Message: "The problem is resolved: monitoring sees the service working again."})
 	}
 	return err
