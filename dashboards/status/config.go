@@ -190,6 +190,15 @@ func (c Config) ValidateRefs(knownProbe, knownHeartbeat func(string) bool) error
 	return errors.Join(errs...)
 }
 
+// Known returns a lookup over names, for ValidateRefs.
+func Known(names ...string) func(string) bool {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return func(s string) bool { return set[s] }
+}
+
 // enabled reports whether the page is served, given how many components it has.
 func (c Config) enabled(components int) bool {
 	if c.Enabled != nil {

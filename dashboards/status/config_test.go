@@ -46,16 +46,7 @@ maintenance:
 	if !c.enabled(1) || c.enabled(0) {
 		t.Error("enabled should default to having components")
 	}
-	known := func(names ...string) func(string) bool {
-		return func(s string) bool {
-			for _, n := range names {
-				if n == s {
-					return true
-				}
-			}
-			return false
-		}
-	}
+	known := Known
 	if err := c.ValidateRefs(known("api"), known("backup")); err != nil {
 		t.Error(err)
 	}

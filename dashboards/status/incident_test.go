@@ -3,6 +3,8 @@ package status
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +154,53 @@ func TestIncidentCLI(t *testing.T) {
 	_, body := get(t, f.srv.URL+"/status")
 	if !strings.Contains(body, "A queue is stuck") || !strings.Contains(body, "Resolved 15 Jan 2030") {
 		t.Error("page lacks the incident's updates")
+	}
+}
+
+func TestIncidentAPI(t *testing.T) {
+	f := newFixture(t)
+	post := func(path, body string) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Post(f.srv.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, v
+	}
+	for _, tc := range []struct {
+		path, body string
+		code       int
+		errType    string
+	}{
+		{"/api/v1/incidents", `{"title": "x", "color": "red"}`, 400, "bad_data"},
+		{"/api/v1/incidents", `{"title": ""}`, 400, "bad_data"},
+		{"/api/v1/incidents", `{"title": "x", "impact": "huge"}`, 400, "bad_data"},
+		{"/api/v1/incidents", `{"title": "x", "status": "resolved"}`, 400, "bad_data"},
+		{"/api/v1/incidents/7/updates", `{"status": "resolved", "message": "m"}`, 404, "not_found"},
+		{"/api/v1/incidents/abc/updates", `{"status": "resolved", "message": "m"}`, 404, "not_found"},
+	} {
+		code, v := post(tc.path, tc.body)
+		if code != tc.code || v["status"] != "error" || v["errorType"] != tc.errType {
+			t.Errorf("%s %s: %d %v", tc.path, tc.body, code, v)
+		}
+	}
+	code, v := post("/api/v1/incidents", `{"title": "Slow checkout", "components": ["Website"], "impact": "minor"}`)
+	data, _ := v["data"].(map[string]any)
+	if code != 201 || data["id"] != float64(1) || data["status"] != Investigating {
+		t.Fatalf("open: %d %v", code, v)
+	}
+	resp, body := get(t, f.srv.URL+"/api/v1/incidents")
+	var list struct {
+		Status string     `json:"status"`
+		Data   []Incident `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil || resp.StatusCode != 200 || list.Status != "success" ||
+		len(list.Data) != 1 || list.Data[0].Updates[0].Message != "Slow checkout" {
+		t.Errorf("list: %d %s", resp.StatusCode, body)
 	}
 }

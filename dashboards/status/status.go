@@ -326,13 +326,16 @@ func (p *Page) onAlert(ctx context.Context, a alertIncident, now time.Time) erro
 		delete(p.firing, a.key)
 	}
 	p.firingMu.Unlock()
+	if a.firing && seen { // a re-send: nothing changes
+		return nil
+	}
 	id, open, err := p.incidents.openByKey(ctx, a.key)
 	if err != nil {
 		return err
 	}
 	defer p.invalidate()
 	switch {
-	case a.firing && !open && !seen:
+	case a.firing && !open:
 		_, err = p.incidents.open(ctx, NewIncident{Title: a.title, Impact: a.impact, Components: a.names,
 			Message: "Our monitoring detected a problem; we are looking into it."}, "alert", a.key, now)
 	case !a.firing && open:
