@@ -146,6 +146,7 @@ func (p *Page) build(ctx context.Context) (*Snapshot, bool, error) {
 			hbs[in.Name] = in
 		}
 	}
+	groups := map[string]int{} // group name → index, in order of first appearance
 	for _, c := range comps {
 		v, err := p.component(ctx, c, hbs, now)
 		if err != nil {
@@ -155,11 +156,13 @@ func (p *Page) build(ctx context.Context) (*Snapshot, bool, error) {
 			v.State = StateMaintenance
 		}
 		markIncidents(&v, all)
-		if n := len(s.Groups); n == 0 || s.Groups[n-1].Name != c.Group {
+		gi, ok := groups[c.Group]
+		if !ok {
+			gi = len(s.Groups)
+			groups[c.Group] = gi
 			s.Groups = append(s.Groups, GroupView{Name: c.Group})
 		}
-		g := &s.Groups[len(s.Groups)-1]
-		g.Components = append(g.Components, v)
+		s.Groups[gi].Components = append(s.Groups[gi].Components, v)
 	}
 	for gi := range s.Groups {
 		for ci := range s.Groups[gi].Components {
