@@ -126,8 +126,7 @@ func (p *Page) build(ctx context.Context) (*Snapshot, bool, error) {
 		return nil, false, nil
 	}
 	now := p.now().UTC()
-	s := &Snapshot{Title: cfg.title(), Description: cfg.Description, Generated: now, byID: map[string]*ComponentView{},
-		Maintenance: []MaintenanceView{}}
+	s := &Snapshot{Title: cfg.title(), Description: cfg.Description, Generated: now, byID: map[string]*ComponentView{}}
 	// Incidents of the last 90 days, for the bars; the list shows the recent ones.
 	all, err := p.incidents.list(ctx, now.AddDate(0, 0, -Days), 1000)
 	if err != nil {
@@ -170,18 +169,26 @@ func (p *Page) build(ctx context.Context) (*Snapshot, bool, error) {
 			s.byID[cv.ID] = cv
 		}
 	}
-	for _, m := range cfg.Maintenance {
-		if now.Before(m.End) && m.Start.Before(now.Add(upcoming)) {
-			names := m.Components
-			if names == nil {
-				names = []string{}
-			}
-			s.Maintenance = append(s.Maintenance, MaintenanceView{Name: m.Name, Components: names, Start: m.Start.UTC(), End: m.End.UTC(),
-				Message: m.Message, Active: !now.Before(m.Start)})
-		}
-	}
+	s.Maintenance = maintenanceViews(cfg, now)
 	s.Overall = overall(s)
 	return s, true, nil
+}
+
+// maintenanceViews lists the windows under way or starting within a week.
+func maintenanceViews(cfg Config, now time.Time) []MaintenanceView {
+	out := []MaintenanceView{}
+	for _, m := range cfg.Maintenance {
+		if !now.Before(m.End) || !m.Start.Before(now.Add(upcoming)) {
+			continue
+		}
+		names := m.Components
+		if names == nil {
+			names = []string{}
+		}
+		out = append(out, MaintenanceView{Name: m.Name, Components: names, Start: m.Start.UTC(), End: m.End.UTC(),
+			Message: m.Message, Active: !now.Before(m.Start)})
+	}
+	return out
 }
 
 // overall is the banner: an outage of every (known) component is major,

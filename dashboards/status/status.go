@@ -34,6 +34,13 @@ type Heartbeats interface {
 	History(ctx context.Context, name string, from, to time.Time) ([]heartbeat.Transition, error)
 }
 
+// The real implementations satisfy the seams.
+var (
+	_ History    = (*uptime.History)(nil)
+	_ Probes     = (*uptime.Manager)(nil)
+	_ Heartbeats = (*heartbeat.Heartbeats)(nil)
+)
+
 // Options are what New needs. History and StateDB are required; Probes
 // and Heartbeats may be nil (then only what they would give is missing).
 type Options struct {
