@@ -36,9 +36,11 @@ func (c *clock) set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// fixtureNow is the fixture's "now": years ahead of the real clock, so the
-// uptime Manager's timers (real time until the fake next check) never
-// fire and the history holds only what the test wrote.
+// fixtureNow is the fixture's "now", years ahead of the real clock. The
+// uptime Manager runs, but its probes (1 h interval) first check after
+// their spread offset: at least 5 min for these names (fnv of the name
+// modulo the interval), and, before uptime took its first timer from the
+// injected clock, years. So the history holds only what the test wrote.
 var fixtureNow = time.Date(2030, 1, 15, 12, 0, 0, 0, time.UTC)
 
 // Days relative to fixtureNow's day that have no checks: vigie was
