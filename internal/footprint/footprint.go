@@ -65,7 +65,10 @@ func TrimExecutable() (int64, error) {
 	// kernel maps whole on a fault; dropping the cached pages that are no
 	// longer mapped lets them come back one page at a time (MADV_RANDOM
 	// turned read-ahead off for these mappings).
+	// A freshly built or copied executable may still have dirty pages,
+	// which cannot be dropped before they are written back.
 	if exeFile, err := os.Open(exe); err == nil {
+		_ = unix.Fdatasync(int(exeFile.Fd()))
 		_ = unix.Fadvise(int(exeFile.Fd()), 0, 0, unix.FADV_DONTNEED)
 		_ = exeFile.Close()
 	}
