@@ -169,7 +169,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	}
 
 	// The HTTP API reads through the engine, the TSDB, the scraper and the rules.
-	apiHandler := api.New(api.Options{
+	apiHandler := api.New(cfg.API.Apply(api.Options{
 		Engine:    engine,
 		Queryable: a.store.TSDB,
 		Targets:   func() api.TargetRetriever { return a.scraper },
@@ -179,7 +179,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		BuildInfo: api.BuildInfo{Version: version, Revision: revision, Branch: "main"},
 		StartTime: a.start,
 		Logger:    logger,
-	})
+	}))
 
 	a.loop = &loopComponent{loop: loop, set: set, ready: a.ready}
 	a.rules = newRulesComponent(rm, loop, scrapeApp, logger)
@@ -190,7 +190,9 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		&scrapeComponent{s: a.scraper, log: logger},
 		a.notifier,
 		a.rules,
-		funcs{name: "api", routes: apiHandler.Routes},
+		funcs{name: "api", routes: apiHandler.Routes, prepare: func(cfg *Config) (func(), error) {
+			return func() { apiHandler.ApplyConfig(cfg.API) }, nil
+		}},
 		&selfComponent{a: a},
 	}, opts.extra...)
 

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vigie-dev/vigie/api"
 	"github.com/vigie-dev/vigie/collector/container"
 	"github.com/vigie-dev/vigie/collector/node"
 	"github.com/vigie-dev/vigie/collector/postgres"
@@ -33,6 +34,7 @@ type Config struct {
 	Collect CollectConfig  `yaml:"collect"`
 	Rules   rules.Config   `yaml:"rules"`
 	Notify  notify.Config  `yaml:"notify"`
+	API     api.Config     `yaml:"api"`
 }
 
 // GlobalConfig is the global section.
@@ -77,6 +79,7 @@ func defaultConfig() Config {
 		Storage: storage.DefaultConfig(),
 		Rules:   rules.DefaultConfig(),
 		Notify:  notify.DefaultConfig(),
+		API:     api.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -123,6 +126,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("collect.scrape", c.Collect.Scrape.Validate()))
 	errs = append(errs, config.Prefix("rules", c.Rules.Validate()))
 	errs = append(errs, config.Prefix("notify", c.Notify.Validate()))
+	errs = append(errs, config.Prefix("api", c.API.Validate()))
 	return errors.Join(errs...)
 }
 
@@ -151,7 +155,8 @@ func (c *Config) externalURL() string {
 func loadConfig(file string) (*Config, error) {
 	name, data := "<default>", defaultConfigYAML
 	if file != "" {
-		b, err := os.ReadFile(file)
+		// Refuses an oversized file without reading it whole.
+		b, err := config.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("read configuration: %w", err)
 		}
