@@ -168,6 +168,16 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		return nil, fmt.Errorf("rules: %w", err)
 	}
 
+	// The state database stays bounded: each component that keeps history
+	// in it prunes what is older than storage.state_retention.
+	maint := storage.NewMaintenance(storage.MaintenanceOptions{
+		Retention:  cfg.Storage.StateRetention.D(),
+		Logger:     logger.With("component", "storage.maintenance"),
+		Registerer: a.reg,
+	})
+	maint.Add("notify", n)
+	maint.Add("rules", rm)
+
 	// The HTTP API reads through the engine, the TSDB, the scraper and the rules.
 	apiHandler := api.New(cfg.API.Apply(api.Options{
 		Engine:    engine,
@@ -193,6 +203,10 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		funcs{name: "api", routes: apiHandler.Routes, prepare: func(cfg *Config) (func(), error) {
 			return func() { apiHandler.ApplyConfig(cfg.API) }, nil
 		}},
+		funcs{name: "storage.maintenance", run: func(ctx context.Context) { _ = maint.Run(ctx) },
+			prepare: func(cfg *Config) (func(), error) {
+				return func() { maint.SetRetention(cfg.Storage.StateRetention.D()) }, nil
+			}},
 		&selfComponent{a: a},
 	}, opts.extra...)
 

@@ -28,7 +28,9 @@ type notifyComponent struct {
 // notifySink hands the rules' alerts to the notifier.
 func notifySink(n *notify.Notifier, log *slog.Logger) rules.Sink {
 	return rules.SinkFunc(func(ctx context.Context, as []rules.Alert) {
-		if err := n.Put(ctx, toNotifyAlerts(as)...); err != nil {
+		// Past notify's active alert limit, notify logs and counts the
+		// refused alerts itself: a warning each evaluation adds nothing.
+		if err := n.Put(ctx, toNotifyAlerts(as)...); err != nil && !errors.Is(err, notify.ErrActiveLimit) {
 			log.Warn("handing alerts to notify", "err", err)
 		}
 	})
