@@ -178,6 +178,12 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	maint.Add("notify", n)
 	maint.Add("rules", rm)
 
+	// Scaling recommends (and in apply mode sets) replicas from the TSDB.
+	scaler, err := newScalingComponent(cfg, engine, a.store, loop, a)
+	if err != nil {
+		return nil, err
+	}
+
 	// The HTTP API reads through the engine, the TSDB, the scraper and the rules.
 	apiHandler := api.New(cfg.API.Apply(api.Options{
 		Engine:    engine,
@@ -203,6 +209,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		funcs{name: "api", routes: apiHandler.Routes, prepare: func(cfg *Config) (func(), error) {
 			return func() { apiHandler.ApplyConfig(cfg.API) }, nil
 		}},
+		scaler,
 		funcs{name: "storage.maintenance", run: func(ctx context.Context) { _ = maint.Run(ctx) },
 			prepare: func(cfg *Config) (func(), error) {
 				return func() { maint.SetRetention(cfg.Storage.StateRetention.D()) }, nil

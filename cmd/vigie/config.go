@@ -20,6 +20,7 @@ import (
 	"github.com/vigie-dev/vigie/config"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
+	"github.com/vigie-dev/vigie/scaling"
 	"github.com/vigie-dev/vigie/storage"
 )
 
@@ -35,6 +36,7 @@ type Config struct {
 	Rules   rules.Config   `yaml:"rules"`
 	Notify  notify.Config  `yaml:"notify"`
 	API     api.Config     `yaml:"api"`
+	Scaling scaling.Config `yaml:"scaling"`
 }
 
 // GlobalConfig is the global section.
@@ -80,6 +82,7 @@ func defaultConfig() Config {
 		Rules:   rules.DefaultConfig(),
 		Notify:  notify.DefaultConfig(),
 		API:     api.DefaultConfig(),
+		Scaling: scaling.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -127,6 +130,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("rules", c.Rules.Validate()))
 	errs = append(errs, config.Prefix("notify", c.Notify.Validate()))
 	errs = append(errs, config.Prefix("api", c.API.Validate()))
+	errs = append(errs, config.Prefix("scaling", c.Scaling.Validate()))
 	return errors.Join(errs...)
 }
 

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,5 +39,48 @@ func TestStateMaintenanceRuns(t *testing.T) {
 	ta := startApp(t, testConfig, appOptions{})
 	vigietest.Eventually(t, 30*time.Second, "vigie_state_pruned_rows_total for notify and rules", func() bool {
 		return len(ta.Query(`vigie_state_pruned_rows_total{component=~"notify|rules"}`)) == 2
+	})
+}
+
+// The scaler evaluates after collections and answers on the app's API; a
+// reload changes the services it recommends for.
+func TestScalingThroughTheApp(t *testing.T) {
+	ta := startApp(t, testConfig+`scaling:
+  services:
+    - service: backend
+      min_replicas: 1
+      max_replicas: 4
+      metrics:
+        - cpu: 70
+`, appOptions{})
+	services := func() []string {
+		r := ta.Get("/api/v1/scaling", nil)
+		var d struct {
+			Time     time.Time `json:"time"`
+			Services []struct {
+				Service string `json:"service"`
+			} `json:"services"`
+		}
+		if r.Code != 200 || json.Unmarshal(r.Data, &d) != nil || d.Time.IsZero() {
+			return nil
+		}
+		var names []string
+		for _, s := range d.Services {
+			names = append(names, s.Service)
+		}
+		return names
+	}
+	vigietest.Eventually(t, 30*time.Second, "a scaling evaluation of backend", func() bool {
+		return slices.Equal(services(), []string{"backend"})
+	})
+	if r := ta.Get("/api/v1/scaling/actions", nil); r.Code != 200 || r.Status != "success" {
+		t.Fatalf("/api/v1/scaling/actions: %d %s %s", r.Code, r.Status, r.Error)
+	}
+	replaceFile(t, ta.cfgFile, testConfig+"scaling:\n  services:\n    - {service: frontend, min_replicas: 1, max_replicas: 2, metrics: [{cpu: 50}]}\n")
+	if err := ta.a.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	vigietest.Eventually(t, 30*time.Second, "scaling evaluates frontend after the reload", func() bool {
+		return slices.Equal(services(), []string{"frontend"})
 	})
 }
