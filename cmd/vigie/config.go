@@ -17,6 +17,7 @@ import (
 	"github.com/vigie-dev/vigie/collector/node"
 	"github.com/vigie-dev/vigie/collector/postgres"
 	"github.com/vigie-dev/vigie/collector/scrape"
+	"github.com/vigie-dev/vigie/collector/systemd"
 	"github.com/vigie-dev/vigie/config"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
@@ -65,6 +66,7 @@ type CollectConfig struct {
 	Docker   container.Config `yaml:"docker"`
 	Postgres postgres.Config  `yaml:"postgres"`
 	Scrape   scrape.Config    `yaml:"scrape"`
+	Systemd  systemd.Config   `yaml:"systemd"`
 }
 
 // defaultConfig returns every default; the file's values are decoded over it.
@@ -87,6 +89,7 @@ func defaultConfig() Config {
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
 			Docker:   container.DefaultConfig(),
+			Systemd:  systemd.DefaultConfig(),
 		},
 	}
 }
@@ -127,6 +130,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("collect.docker", c.Collect.Docker.Validate()))
 	errs = append(errs, config.Prefix("collect.postgres", c.Collect.Postgres.Validate()))
 	errs = append(errs, config.Prefix("collect.scrape", c.Collect.Scrape.Validate()))
+	errs = append(errs, config.Prefix("collect.systemd", c.Collect.Systemd.Validate()))
 	errs = append(errs, config.Prefix("rules", c.Rules.Validate()))
 	errs = append(errs, config.Prefix("notify", c.Notify.Validate()))
 	errs = append(errs, config.Prefix("api", c.API.Validate()))

@@ -11,6 +11,7 @@ import (
 	"github.com/vigie-dev/vigie/collector/container"
 	"github.com/vigie-dev/vigie/collector/node"
 	"github.com/vigie-dev/vigie/collector/postgres"
+	"github.com/vigie-dev/vigie/collector/systemd"
 	"github.com/vigie-dev/vigie/config"
 )
 
@@ -90,6 +91,21 @@ func collectorBuilders() []builder {
 				c, err := postgres.New(cfg.Collect.Postgres, log.With("collector", "postgres"))
 				if err != nil {
 					return nil, config.Prefix("collect.postgres", err)
+				}
+				return c, nil
+			},
+		},
+		{
+			name:    "systemd",
+			section: func(cfg *Config) any { return cfg.Collect.Systemd },
+			build: func(cfg *Config, log *slog.Logger) (collector.Collector, error) {
+				if !cfg.Collect.Systemd.Enabled {
+					return nil, nil
+				}
+				// Connects to D-Bus at the first gather, not here.
+				c, err := systemd.New(cfg.Collect.Systemd, systemd.Options{Logger: log})
+				if err != nil {
+					return nil, config.Prefix("collect.systemd", err)
 				}
 				return c, nil
 			},
@@ -220,3 +236,7 @@ func (p *collectorsComponent) Close() error {
 // The collectors with background work must keep the runner shape, or their
 // work would silently never start.
 var _ runner = (*container.Collector)(nil)
+
+// The collectors holding a connection must keep the closer shape, or
+// reloads and shutdown would leak it.
+var _ closer = (*systemd.Collector)(nil)

@@ -84,3 +84,20 @@ func TestScalingThroughTheApp(t *testing.T) {
 		return slices.Equal(services(), []string{"frontend"})
 	})
 }
+
+// collect.systemd.enabled adds the systemd collector to the collections; a
+// reload that disables it takes it out. (No systemd runs here: it reports
+// failure, which is what a host without D-Bus shows.)
+func TestSystemdCollectorIsWired(t *testing.T) {
+	ta := startApp(t, testConfig+"  systemd: {enabled: true, unit_include: 'ssh\\.service'}\n", appOptions{})
+	vigietest.Eventually(t, 30*time.Second, `vigie_collector_success{collector="systemd"}`, func() bool {
+		return len(ta.Query(`vigie_collector_success{collector="systemd"}`)) == 1
+	})
+	replaceFile(t, ta.cfgFile, testConfig)
+	if err := ta.a.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	vigietest.Eventually(t, 30*time.Second, "the systemd collector gone after the reload", func() bool {
+		return len(ta.Query(`vigie_collector_success{collector="systemd"} and timestamp(vigie_collector_success{collector="systemd"}) > time() - 1.5`)) == 0
+	})
+}
