@@ -25,6 +25,7 @@ import (
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/storage"
+	"github.com/vigie-dev/vigie/uptime/heartbeat"
 )
 
 // component is one part of a running vigie, as the composition root sees it.
@@ -90,10 +91,11 @@ type app struct {
 	// (in reverse) closed.
 	components []component
 	// the components tests look into
-	loop     *loopComponent
-	scraper  *scrape.Scraper
-	rules    *rulesComponent
-	notifier *notifyComponent
+	loop       *loopComponent
+	scraper    *scrape.Scraper
+	rules      *rulesComponent
+	notifier   *notifyComponent
+	heartbeats *heartbeat.Heartbeats
 }
 
 // newApp is the composition root: it builds every component of vigie, top
@@ -144,6 +146,18 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	// One PromQL engine for the API and the rules.
 	engine := newEngine(logger, a.internal)
 
+	// Uptime: probes, and heartbeats and file checks, before notify: their
+	// context (a job's last output) goes into the notifications.
+	up, upComp, err := newUptime(cfg, a)
+	if err != nil {
+		return nil, err
+	}
+	hb, hbComp, err := newHeartbeats(ctx, cfg, a)
+	if err != nil {
+		return nil, err
+	}
+	a.heartbeats = hb
+
 	// Notify before rules: the rules' alerts go to it.
 	n, err := notify.New(cfg.Notify, notify.Options{
 		State:       a.store.State,
@@ -159,7 +173,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		Appendable:  a.store.TSDB,
 		Engine:      engine,
 		State:       a.store.State,
-		Sink:        notifySink(n, logger),
+		Sink:        notifySink(n, logger, heartbeatAnnotator(hb)),
 		Logger:      logger,
 		Registerer:  a.internal,
 		ExternalURL: cfg.externalURL(),
@@ -202,7 +216,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	a.notifier = &notifyComponent{n: n, log: logger.With("component", "notify")}
 	a.components = append([]component{
 		a.loop,
-		newCollectorsComponent(set, logger),
+		newCollectorsComponent(set, logger, up.Collector()),
 		&scrapeComponent{s: a.scraper, log: logger},
 		a.notifier,
 		a.rules,
@@ -210,6 +224,8 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 			return func() { apiHandler.ApplyConfig(cfg.API) }, nil
 		}},
 		scaler,
+		upComp,
+		hbComp,
 		funcs{name: "storage.maintenance", run: func(ctx context.Context) { _ = maint.Run(ctx) },
 			prepare: func(cfg *Config) (func(), error) {
 				return func() { maint.SetRetention(cfg.Storage.StateRetention.D()) }, nil

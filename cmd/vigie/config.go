@@ -23,6 +23,7 @@ import (
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/scaling"
 	"github.com/vigie-dev/vigie/storage"
+	"github.com/vigie-dev/vigie/uptime"
 )
 
 //go:embed default.yml
@@ -38,6 +39,7 @@ type Config struct {
 	Notify  notify.Config  `yaml:"notify"`
 	API     api.Config     `yaml:"api"`
 	Scaling scaling.Config `yaml:"scaling"`
+	Uptime  uptime.Config  `yaml:"uptime"`
 }
 
 // GlobalConfig is the global section.
@@ -85,6 +87,7 @@ func defaultConfig() Config {
 		Notify:  notify.DefaultConfig(),
 		API:     api.DefaultConfig(),
 		Scaling: scaling.DefaultConfig(),
+		Uptime:  uptime.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -135,6 +138,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("notify", c.Notify.Validate()))
 	errs = append(errs, config.Prefix("api", c.API.Validate()))
 	errs = append(errs, config.Prefix("scaling", c.Scaling.Validate()))
+	errs = append(errs, config.Prefix("uptime", c.Uptime.Validate()))
 	return errors.Join(errs...)
 }
 

@@ -20,8 +20,9 @@ import (
 // change is kept as it is, with its connections and state.
 type collectorsComponent struct {
 	base
-	set *collector.Set
-	log *slog.Logger
+	set   *collector.Set
+	log   *slog.Logger
+	fixed []collector.Collector // other components' collectors, in every Set
 
 	mu      sync.Mutex
 	ctx     context.Context // set by run, for collectors with background work
@@ -113,8 +114,10 @@ func collectorBuilders() []builder {
 	}
 }
 
-func newCollectorsComponent(set *collector.Set, log *slog.Logger) *collectorsComponent {
-	return &collectorsComponent{set: set, log: log, current: map[string]*builtCollector{}}
+// newCollectorsComponent builds the component; fixed are collectors other
+// components own (uptime's probe results), gathered with the built-in ones.
+func newCollectorsComponent(set *collector.Set, log *slog.Logger, fixed ...collector.Collector) *collectorsComponent {
+	return &collectorsComponent{set: set, log: log, fixed: fixed, current: map[string]*builtCollector{}}
 }
 
 func (p *collectorsComponent) Name() string { return "collect" }
@@ -157,7 +160,7 @@ func (p *collectorsComponent) Prepare(cfg *Config) (func(), error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.pending = nil
-		var cs []collector.Collector
+		cs := append([]collector.Collector(nil), p.fixed...)
 		for _, b := range collectorBuilders() {
 			if bc := next[b.name]; bc != nil && bc.c != nil {
 				cs = append(cs, bc.c)
