@@ -22,6 +22,7 @@ import (
 	"github.com/vigie-dev/vigie/collector"
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/internal/web"
+	"github.com/vigie-dev/vigie/logs"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/storage"
@@ -96,6 +97,7 @@ type app struct {
 	rules      *rulesComponent
 	notifier   *notifyComponent
 	heartbeats *heartbeat.Heartbeats
+	logStore   *logs.Store
 }
 
 // newApp is the composition root: it builds every component of vigie, top
@@ -158,6 +160,18 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	}
 	a.heartbeats = hb
 
+	// Logs before notify too: alerts about a log source carry its last lines.
+	logStore, logsComp, err := newLogs(ctx, cfg, a)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = logStore.Close()
+		}
+	}()
+	a.logStore = logStore
+
 	// Notify before rules: the rules' alerts go to it.
 	n, err := notify.New(cfg.Notify, notify.Options{
 		State:       a.store.State,
@@ -173,7 +187,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		Appendable:  a.store.TSDB,
 		Engine:      engine,
 		State:       a.store.State,
-		Sink:        notifySink(n, logger, heartbeatAnnotator(hb)),
+		Sink:        notifySink(n, logger, heartbeatAnnotator(hb), logLinesAnnotator(logStore)),
 		Logger:      logger,
 		Registerer:  a.internal,
 		ExternalURL: cfg.externalURL(),
@@ -213,6 +227,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 
 	a.loop = &loopComponent{loop: loop, set: set, ready: a.ready}
 	a.rules = newRulesComponent(rm, loop, scrapeApp, logger)
+	a.rules.generated = generatedRuleFiles
 	a.notifier = &notifyComponent{n: n, log: logger.With("component", "notify")}
 	a.components = append([]component{
 		a.loop,
@@ -226,6 +241,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		scaler,
 		upComp,
 		hbComp,
+		logsComp,
 		funcs{name: "storage.maintenance", run: func(ctx context.Context) { _ = maint.Run(ctx) },
 			prepare: func(cfg *Config) (func(), error) {
 				return func() { maint.SetRetention(cfg.Storage.StateRetention.D()) }, nil

@@ -19,6 +19,7 @@ import (
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/collector/systemd"
 	"github.com/vigie-dev/vigie/config"
+	"github.com/vigie-dev/vigie/logs"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/scaling"
@@ -40,6 +41,7 @@ type Config struct {
 	API     api.Config     `yaml:"api"`
 	Scaling scaling.Config `yaml:"scaling"`
 	Uptime  uptime.Config  `yaml:"uptime"`
+	Logs    logs.Config    `yaml:"logs"`
 }
 
 // GlobalConfig is the global section.
@@ -88,6 +90,7 @@ func defaultConfig() Config {
 		API:     api.DefaultConfig(),
 		Scaling: scaling.DefaultConfig(),
 		Uptime:  uptime.DefaultConfig(),
+		Logs:    logs.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -139,6 +142,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("api", c.API.Validate()))
 	errs = append(errs, config.Prefix("scaling", c.Scaling.Validate()))
 	errs = append(errs, config.Prefix("uptime", c.Uptime.Validate()))
+	errs = append(errs, config.Prefix("logs", c.Logs.Validate()))
 	return errors.Join(errs...)
 }
 
