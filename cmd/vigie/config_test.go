@@ -137,3 +137,44 @@ func TestOversizedConfigIsRefused(t *testing.T) {
 		t.Fatalf("error %v, want a *config.LimitError", err)
 	}
 }
+
+// The sections wired from other packages report their errors at their
+// line, under their root path, all at once.
+func TestWiredSectionsReportFileLine(t *testing.T) {
+	p := writeConfig(t, `uptime:
+  heartbeats:
+    - {name: backup, period: 1h}
+  files:
+    - name: dump
+logs:
+  patterns:
+    - name: x
+      regex: "("
+scaling:
+  tolerance: 2
+collect:
+  systemd:
+    unit_include: "("
+api:
+  query_timeout: 1ms
+`)
+	_, err := loadConfig(p)
+	if err == nil {
+		t.Fatal("expected errors")
+	}
+	for _, want := range []string{
+		p + ":5:7: uptime.files[0].path: required",
+		p + ":9:14: logs.patterns[0].regex:",
+		p + ":11:14: scaling.tolerance:",
+		p + ":14:19: collect.systemd.unit_include:",
+		p + ":16:18: api.query_timeout: must be at least 1s",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, err := loadConfig(writeConfig(t, "uptime:\n  heartbeats:\n    - {name: b, period: 1h, bogus: 1}\n")); err == nil ||
+		!strings.Contains(err.Error(), ":3:29: uptime.heartbeats[0].bogus: unknown field") {
+		t.Errorf("unknown heartbeat key: %v", err)
+	}
+}
