@@ -95,6 +95,18 @@ func TestLogsThroughTheApp(t *testing.T) {
 		t.Fatalf("/api/v1/rules lacks the log pattern alert: %d %.300s", r.Code, r.Data)
 	}
 
+	// A reload without the pattern's alert drops the rule and its file.
+	replaceFile(t, ta.cfgFile, testConfig)
+	if err := ta.a.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := ta.Get("/api/v1/rules", nil); strings.Contains(string(r.Data), "LogPatternPaymentFailed") {
+		t.Fatal("the pattern's alert is still loaded after a reload without it")
+	}
+	if _, err := os.Stat(patternRulesFile(ta.a.config().Global.DataDir)); !os.IsNotExist(err) {
+		t.Fatalf("generated rule file after the reload: %v", err)
+	}
+
 	// An alert about the pushed source carries its last lines.
 	ann := map[string]string{}
 	logLinesAnnotator(ta.a.logStore)(context.Background(), map[string]string{"alertname": "LogErrorRateHigh", "source": "pushed"}, ann)
