@@ -176,6 +176,16 @@ func SlackMessage(d *Data, c SlackConfig) (string, []slack.Block, error) {
 		if v := a.Annotations["value"]; v != "" {
 			fmt.Fprintf(&b, "\n*Value:* %s", slackEscape(v))
 		}
+		// What explains the alert, when the composition root added it: a
+		// job's exit code and output, a log source's last lines.
+		if v := a.Annotations["exit_code"]; v != "" {
+			fmt.Fprintf(&b, "\n*Exit code:* %s", slackEscape(v))
+		}
+		for _, k := range []string{"output", "log_lines"} {
+			if v := a.Annotations[k]; v != "" {
+				fmt.Fprintf(&b, "\n```%s```", slackEscape(strings.ReplaceAll(v, "```", "'''")))
+			}
+		}
 		var fields []*slack.TextBlockObject
 		for _, p := range a.Labels.SortedPairs() {
 			if slackLabelsSkipped[p.Name] || len(fields) == 10 {

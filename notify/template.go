@@ -191,6 +191,11 @@ const (
 * {{ .Labels.alertname }}{{ with .Labels.severity }} [{{ . }}]{{ end }}{{ with .Annotations.summary }}: {{ . }}{{ end }}
 {{ with .Annotations.description }}  {{ . }}
 {{ end }}{{ with .Annotations.value }}  Value: {{ . }}
+{{ end }}{{ with .Annotations.exit_code }}  Exit code: {{ . }}
+{{ end }}{{ with .Annotations.output }}  Output (last lines):
+{{ . }}
+{{ end }}{{ with .Annotations.log_lines }}  Last log lines:
+{{ . }}
 {{ end }}  Labels: {{ range .Labels.SortedPairs }}{{ .Name }}={{ .Value }} {{ end }}
   Since: {{ .StartsAt.Format "2006-01-02 15:04:05 MST" }}
 {{ with .Annotations.runbook_url }}  Runbook: {{ . }}
@@ -214,7 +219,8 @@ vigie {{ .ExternalURL }}
 {{ end }}{{ if .Alerts.Firing }}<h2 style="color:#c0392b">{{ .Alerts.Firing | len }} firing</h2>
 <ul>{{ range .Alerts.Firing }}
 <li><strong>{{ .Labels.alertname }}</strong>{{ with .Labels.severity }} [{{ . }}]{{ end }}{{ with .Annotations.summary }}: {{ . }}{{ end }}<br>
-{{ with .Annotations.description }}{{ . }}<br>{{ end }}{{ with .Annotations.value }}Value: {{ . }}<br>{{ end }}
+{{ with .Annotations.description }}{{ . }}<br>{{ end }}{{ with .Annotations.value }}Value: {{ . }}<br>{{ end }}{{ with .Annotations.exit_code }}Exit code: {{ . }}<br>{{ end }}
+{{ with .Annotations.output }}Output (last lines):<pre>{{ . }}</pre>{{ end }}{{ with .Annotations.log_lines }}Last log lines:<pre>{{ . }}</pre>{{ end }}
 Labels: {{ range .Labels.SortedPairs }}<code>{{ .Name }}={{ .Value }}</code> {{ end }}<br>
 Since: {{ .StartsAt.Format "2006-01-02 15:04:05 MST" }}<br>
 {{ with .Annotations.runbook_url }}<a href="{{ . }}">Runbook</a> {{ end }}{{ with .GeneratorURL }}<a href="{{ . }}">Source</a> {{ end }}{{ with .AckURL }}<a href="{{ . }}">Acknowledge</a>{{ end }}</li>{{ end }}

@@ -8,14 +8,18 @@ import (
 
 	"github.com/vigie-dev/vigie/config"
 	"github.com/vigie-dev/vigie/uptime/discovery"
+	"github.com/vigie-dev/vigie/uptime/heartbeat"
 	"github.com/vigie-dev/vigie/uptime/probe"
 )
 
-// Config is the uptime section: the probes, their history and the discovery of domains.
+// Config is the uptime section: the probes, their history and the
+// discovery of domains; and, inline, the heartbeats and file checks
+// (uptime.heartbeats, uptime.files) that package heartbeat runs.
 type Config struct {
 	Probes    []probe.Config   `yaml:"probes,omitempty"`
 	Retention RetentionConfig  `yaml:"retention,omitempty"`
 	Discovery discovery.Config `yaml:"discovery,omitempty"`
+	Heartbeat heartbeat.Config `yaml:",inline"`
 }
 
 // RetentionConfig bounds the history kept in the state database. A zero
@@ -86,5 +90,6 @@ func (c Config) Validate() error {
 		errs = append(errs, config.Errorf("retention.daily", "must be at least 90d and at least retention.checks"))
 	}
 	errs = append(errs, config.Prefix("discovery", c.Discovery.Validate()))
+	errs = append(errs, c.Heartbeat.Validate())
 	return errors.Join(errs...)
 }

@@ -22,9 +22,11 @@ import (
 	"github.com/vigie-dev/vigie/collector"
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/internal/web"
+	"github.com/vigie-dev/vigie/logs"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/storage"
+	"github.com/vigie-dev/vigie/uptime/heartbeat"
 )
 
 // component is one part of a running vigie, as the composition root sees it.
@@ -92,10 +94,12 @@ type app struct {
 	// (in reverse) closed.
 	components []component
 	// the components tests look into
-	loop     *loopComponent
-	scraper  *scrape.Scraper
-	rules    *rulesComponent
-	notifier *notifyComponent
+	loop       *loopComponent
+	scraper    *scrape.Scraper
+	rules      *rulesComponent
+	notifier   *notifyComponent
+	heartbeats *heartbeat.Heartbeats
+	logStore   *logs.Store
 }
 
 // newApp is the composition root: it builds every component of vigie, top
@@ -147,6 +151,30 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	// One PromQL engine for the API and the rules.
 	engine := newEngine(logger, a.internal)
 
+	// Uptime: probes, and heartbeats and file checks, before notify: their
+	// context (a job's last output) goes into the notifications.
+	up, upComp, err := newUptime(cfg, a)
+	if err != nil {
+		return nil, err
+	}
+	hb, hbComp, err := newHeartbeats(ctx, cfg, a)
+	if err != nil {
+		return nil, err
+	}
+	a.heartbeats = hb
+
+	// Logs before notify too: alerts about a log source carry its last lines.
+	logStore, logsComp, err := newLogs(ctx, cfg, a)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = logStore.Close()
+		}
+	}()
+	a.logStore = logStore
+
 	// Notify before rules: the rules' alerts go to it.
 	n, err := notify.New(cfg.Notify, notify.Options{
 		State:       a.store.State,
@@ -162,7 +190,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		Appendable:  a.store.TSDB,
 		Engine:      engine,
 		State:       a.store.State,
-		Sink:        notifySink(n, logger),
+		Sink:        notifySink(n, logger, heartbeatAnnotator(hb), logLinesAnnotator(logStore)),
 		Logger:      logger,
 		Registerer:  a.internal,
 		ExternalURL: cfg.externalURL(),
@@ -171,8 +199,24 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		return nil, fmt.Errorf("rules: %w", err)
 	}
 
+	// The state database stays bounded: each component that keeps history
+	// in it prunes what is older than storage.state_retention.
+	maint := storage.NewMaintenance(storage.MaintenanceOptions{
+		Retention:  cfg.Storage.StateRetention.D(),
+		Logger:     logger.With("component", "storage.maintenance"),
+		Registerer: a.reg,
+	})
+	maint.Add("notify", n)
+	maint.Add("rules", rm)
+
+	// Scaling recommends (and in apply mode sets) replicas from the TSDB.
+	scaler, err := newScalingComponent(cfg, engine, a.store, loop, a)
+	if err != nil {
+		return nil, err
+	}
+
 	// The HTTP API reads through the engine, the TSDB, the scraper and the rules.
-	apiHandler := api.New(api.Options{
+	apiHandler := api.New(cfg.API.Apply(api.Options{
 		Engine:    engine,
 		Queryable: a.store.TSDB,
 		Targets:   func() api.TargetRetriever { return a.scraper },
@@ -182,18 +226,29 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		BuildInfo: api.BuildInfo{Version: version, Revision: revision, Branch: "main"},
 		StartTime: a.start,
 		Logger:    logger,
-	})
+	}))
 
 	a.loop = &loopComponent{loop: loop, set: set, ready: a.ready}
 	a.rules = newRulesComponent(rm, loop, scrapeApp, logger)
+	a.rules.generated = generatedRuleFiles
 	a.notifier = &notifyComponent{n: n, log: logger.With("component", "notify")}
 	a.components = append([]component{
 		a.loop,
-		newCollectorsComponent(set, logger),
+		newCollectorsComponent(set, logger, up.Collector()),
 		&scrapeComponent{s: a.scraper, log: logger},
 		a.notifier,
 		a.rules,
-		funcs{name: "api", routes: apiHandler.Routes},
+		funcs{name: "api", routes: apiHandler.Routes, prepare: func(cfg *Config) (func(), error) {
+			return func() { apiHandler.ApplyConfig(cfg.API) }, nil
+		}},
+		scaler,
+		upComp,
+		hbComp,
+		logsComp,
+		funcs{name: "storage.maintenance", run: func(ctx context.Context) { _ = maint.Run(ctx) },
+			prepare: func(cfg *Config) (func(), error) {
+				return func() { maint.SetRetention(cfg.Storage.StateRetention.D()) }, nil
+			}},
 		&selfComponent{a: a},
 	}, opts.extra...)
 

@@ -12,14 +12,19 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vigie-dev/vigie/api"
 	"github.com/vigie-dev/vigie/collector/container"
 	"github.com/vigie-dev/vigie/collector/node"
 	"github.com/vigie-dev/vigie/collector/postgres"
 	"github.com/vigie-dev/vigie/collector/scrape"
+	"github.com/vigie-dev/vigie/collector/systemd"
 	"github.com/vigie-dev/vigie/config"
+	"github.com/vigie-dev/vigie/logs"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
+	"github.com/vigie-dev/vigie/scaling"
 	"github.com/vigie-dev/vigie/storage"
+	"github.com/vigie-dev/vigie/uptime"
 )
 
 //go:embed default.yml
@@ -33,6 +38,10 @@ type Config struct {
 	Collect CollectConfig  `yaml:"collect"`
 	Rules   rules.Config   `yaml:"rules"`
 	Notify  notify.Config  `yaml:"notify"`
+	API     api.Config     `yaml:"api"`
+	Scaling scaling.Config `yaml:"scaling"`
+	Uptime  uptime.Config  `yaml:"uptime"`
+	Logs    logs.Config    `yaml:"logs"`
 }
 
 // GlobalConfig is the global section.
@@ -61,6 +70,7 @@ type CollectConfig struct {
 	Docker   container.Config `yaml:"docker"`
 	Postgres postgres.Config  `yaml:"postgres"`
 	Scrape   scrape.Config    `yaml:"scrape"`
+	Systemd  systemd.Config   `yaml:"systemd"`
 }
 
 // defaultConfig returns every default; the file's values are decoded over it.
@@ -77,10 +87,15 @@ func defaultConfig() Config {
 		Storage: storage.DefaultConfig(),
 		Rules:   rules.DefaultConfig(),
 		Notify:  notify.DefaultConfig(),
+		API:     api.DefaultConfig(),
+		Scaling: scaling.DefaultConfig(),
+		Uptime:  uptime.DefaultConfig(),
+		Logs:    logs.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
 			Docker:   container.DefaultConfig(),
+			Systemd:  systemd.DefaultConfig(),
 		},
 	}
 }
@@ -121,8 +136,13 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("collect.docker", c.Collect.Docker.Validate()))
 	errs = append(errs, config.Prefix("collect.postgres", c.Collect.Postgres.Validate()))
 	errs = append(errs, config.Prefix("collect.scrape", c.Collect.Scrape.Validate()))
+	errs = append(errs, config.Prefix("collect.systemd", c.Collect.Systemd.Validate()))
 	errs = append(errs, config.Prefix("rules", c.Rules.Validate()))
 	errs = append(errs, config.Prefix("notify", c.Notify.Validate()))
+	errs = append(errs, config.Prefix("api", c.API.Validate()))
+	errs = append(errs, config.Prefix("scaling", c.Scaling.Validate()))
+	errs = append(errs, config.Prefix("uptime", c.Uptime.Validate()))
+	errs = append(errs, config.Prefix("logs", c.Logs.Validate()))
 	return errors.Join(errs...)
 }
 
@@ -151,7 +171,8 @@ func (c *Config) externalURL() string {
 func loadConfig(file string) (*Config, error) {
 	name, data := "<default>", defaultConfigYAML
 	if file != "" {
-		b, err := os.ReadFile(file)
+		// Refuses an oversized file without reading it whole.
+		b, err := config.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("read configuration: %w", err)
 		}

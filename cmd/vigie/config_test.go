@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigie-dev/vigie/config"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -38,6 +41,7 @@ func TestConfigErrorsNameFileLineAndField(t *testing.T) {
 			`:5:7: collect.scrape[0].scrape_interval: unknown field "scrape_interval"`}},
 		{"bad size", "storage:\n  retention_size: 5 pounds\n", []string{`:2:19: storage.retention_size: invalid size "5 pounds"`}},
 		{"not yaml", "global: [\n", []string{`vigie.yml: yaml:`}},
+		{"api limit", "api:\n  max_query_length: 0\n", []string{`:2:21: api.max_query_length: must be at least 1, got 0`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := writeConfig(t, tc.body)
@@ -113,5 +117,64 @@ func TestEmptyConfigIsAnError(t *testing.T) {
 	}
 	if _, err := loadConfig(writeConfig(t, "{}\n")); err != nil {
 		t.Errorf("{} (explicitly the defaults): %v", err)
+	}
+}
+
+// An oversized file is refused before it is read whole.
+func TestOversizedConfigIsRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "vigie.yml")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(config.MaxFileBytes + 1); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	_, err = loadConfig(p)
+	var le *config.LimitError
+	if !errors.As(err, &le) {
+		t.Fatalf("error %v, want a *config.LimitError", err)
+	}
+}
+
+// The sections wired from other packages report their errors at their
+// line, under their root path, all at once.
+func TestWiredSectionsReportFileLine(t *testing.T) {
+	p := writeConfig(t, `uptime:
+  heartbeats:
+    - {name: backup, period: 1h}
+  files:
+    - name: dump
+logs:
+  patterns:
+    - name: x
+      regex: "("
+scaling:
+  tolerance: 2
+collect:
+  systemd:
+    unit_include: "("
+api:
+  query_timeout: 1ms
+`)
+	_, err := loadConfig(p)
+	if err == nil {
+		t.Fatal("expected errors")
+	}
+	for _, want := range []string{
+		p + ":5:7: uptime.files[0].path: required",
+		p + ":9:14: logs.patterns[0].regex:",
+		p + ":11:14: scaling.tolerance:",
+		p + ":14:19: collect.systemd.unit_include:",
+		p + ":16:18: api.query_timeout: must be at least 1s",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, err := loadConfig(writeConfig(t, "uptime:\n  heartbeats:\n    - {name: b, period: 1h, bogus: 1}\n")); err == nil ||
+		!strings.Contains(err.Error(), ":3:29: uptime.heartbeats[0].bogus: unknown field") {
+		t.Errorf("unknown heartbeat key: %v", err)
 	}
 }

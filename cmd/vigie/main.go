@@ -67,6 +67,7 @@ func commands() []command {
 		{name: "notify test", args: "RECEIVER", about: "send a test notification", nargs: exactly(1), setup: setupNotifyTest},
 	}
 	cmds = append(cmds, notifyCLICommands()...)
+	cmds = append(cmds, heartbeatCommands()...)
 	cmds = append(cmds,
 		command{name: "version", about: "print the version", nargs: exactly(0), setup: func(*flag.FlagSet) runFunc {
 			return func(_ context.Context, _ []string, stdout, _ io.Writer) error {
@@ -104,7 +105,10 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		args = []string{"version"}
 	}
 	err := dispatch(ctx, commands(), args, stdout, stderr)
+	var exit exitCodeError
 	switch {
+	case errors.As(err, &exit):
+		return exit.code
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):

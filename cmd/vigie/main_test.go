@@ -18,7 +18,7 @@ func runArgs(args ...string) (code int, stdout, stderr string) {
 // flags on stdout (exit 0), and misuse with its usage on stderr (exit 2).
 func TestEveryCommandAnswersHelp(t *testing.T) {
 	want := []string{"run", "check config", "check rules", "test rules", "rules export", "notify test",
-		"silence add", "silence list", "silence expire", "ack", "version", "help"}
+		"silence add", "silence list", "silence expire", "ack", "job run", "heartbeat list", "version", "help"}
 	var names []string
 	for _, c := range commands() {
 		names = append(names, c.name)
@@ -54,7 +54,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		})
 	}
 	// Groups and the whole table.
-	for _, g := range []string{"", "check", "test", "rules", "notify", "silence"} {
+	for _, g := range []string{"", "check", "test", "rules", "notify", "silence", "job", "heartbeat"} {
 		words := strings.Fields(g)
 		for _, h := range []string{"--help", "-h"} {
 			code, out, errOut := runArgs(append(words, h)...)

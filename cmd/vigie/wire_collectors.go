@@ -11,6 +11,7 @@ import (
 	"github.com/vigie-dev/vigie/collector/container"
 	"github.com/vigie-dev/vigie/collector/node"
 	"github.com/vigie-dev/vigie/collector/postgres"
+	"github.com/vigie-dev/vigie/collector/systemd"
 	"github.com/vigie-dev/vigie/config"
 )
 
@@ -19,8 +20,9 @@ import (
 // change is kept as it is, with its connections and state.
 type collectorsComponent struct {
 	base
-	set *collector.Set
-	log *slog.Logger
+	set   *collector.Set
+	log   *slog.Logger
+	fixed []collector.Collector // other components' collectors, in every Set
 
 	mu      sync.Mutex
 	ctx     context.Context // set by run, for collectors with background work
@@ -94,11 +96,28 @@ func collectorBuilders() []builder {
 				return c, nil
 			},
 		},
+		{
+			name:    "systemd",
+			section: func(cfg *Config) any { return cfg.Collect.Systemd },
+			build: func(cfg *Config, log *slog.Logger) (collector.Collector, error) {
+				if !cfg.Collect.Systemd.Enabled {
+					return nil, nil
+				}
+				// Connects to D-Bus at the first gather, not here.
+				c, err := systemd.New(cfg.Collect.Systemd, systemd.Options{Logger: log})
+				if err != nil {
+					return nil, config.Prefix("collect.systemd", err)
+				}
+				return c, nil
+			},
+		},
 	}
 }
 
-func newCollectorsComponent(set *collector.Set, log *slog.Logger) *collectorsComponent {
-	return &collectorsComponent{set: set, log: log, current: map[string]*builtCollector{}}
+// newCollectorsComponent builds the component; fixed are collectors other
+// components own (uptime's probe results), gathered with the built-in ones.
+func newCollectorsComponent(set *collector.Set, log *slog.Logger, fixed ...collector.Collector) *collectorsComponent {
+	return &collectorsComponent{set: set, log: log, fixed: fixed, current: map[string]*builtCollector{}}
 }
 
 func (p *collectorsComponent) Name() string { return "collect" }
@@ -141,7 +160,7 @@ func (p *collectorsComponent) Prepare(cfg *Config) (func(), error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.pending = nil
-		var cs []collector.Collector
+		cs := append([]collector.Collector(nil), p.fixed...)
 		for _, b := range collectorBuilders() {
 			if bc := next[b.name]; bc != nil && bc.c != nil {
 				cs = append(cs, bc.c)
@@ -220,3 +239,7 @@ func (p *collectorsComponent) Close() error {
 // The collectors with background work must keep the runner shape, or their
 // work would silently never start.
 var _ runner = (*container.Collector)(nil)
+
+// The collectors holding a connection must keep the closer shape, or
+// reloads and shutdown would leak it.
+var _ closer = (*systemd.Collector)(nil)

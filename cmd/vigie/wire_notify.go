@@ -25,10 +25,27 @@ type notifyComponent struct {
 	applied notify.Config // as last committed
 }
 
-// notifySink hands the rules' alerts to the notifier.
-func notifySink(n *notify.Notifier, log *slog.Logger) rules.Sink {
+// annotator adds context to a firing alert's annotations before notify
+// gets it (a job's last output, a service's last log lines): the
+// notification carries what explains the alert. It must be quick.
+type annotator func(ctx context.Context, labels, annotations map[string]string)
+
+// notifySink hands the rules' alerts to the notifier, each firing alert
+// annotated by every annotator.
+func notifySink(n *notify.Notifier, log *slog.Logger, annotators ...annotator) rules.Sink {
 	return rules.SinkFunc(func(ctx context.Context, as []rules.Alert) {
-		if err := n.Put(ctx, toNotifyAlerts(as)...); err != nil {
+		alerts := toNotifyAlerts(as)
+		for _, a := range alerts {
+			if !a.EndsAt.IsZero() && !a.EndsAt.After(time.Now()) {
+				continue // resolved: the context was sent while it fired
+			}
+			for _, annotate := range annotators {
+				annotate(ctx, a.Labels, a.Annotations)
+			}
+		}
+		// Past notify's active alert limit, notify logs and counts the
+		// refused alerts itself: a warning each evaluation adds nothing.
+		if err := n.Put(ctx, alerts...); err != nil && !errors.Is(err, notify.ErrActiveLimit) {
 			log.Warn("handing alerts to notify", "err", err)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -28,6 +29,9 @@ import (
 type rulesComponent struct {
 	m   *rules.Manager
 	log *slog.Logger
+	// generated writes the rule files vigie derives from the
+	// configuration (log pattern alerts) and returns their paths.
+	generated func(cfg *Config) ([]string, error)
 
 	mu      sync.Mutex
 	ctx     context.Context // while Run runs
@@ -64,7 +68,15 @@ func (c *rulesComponent) runCtx() context.Context {
 func (*rulesComponent) Name() string { return "rules" }
 
 func (c *rulesComponent) Prepare(cfg *Config) (func(), error) {
-	commit, err := c.m.Prepare(cfg.Rules)
+	rc := cfg.Rules
+	if c.generated != nil {
+		files, err := c.generated(cfg)
+		if err != nil {
+			return nil, err
+		}
+		rc.Files = append(slices.Clone(rc.Files), files...)
+	}
+	commit, err := c.m.Prepare(rc)
 	if err != nil {
 		return nil, err
 	}
