@@ -144,6 +144,12 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		return nil, err
 	}
 
+	// Uptime probes: their samples are gathered with the collectors'.
+	up, err := newUptimeComponent(cfg, a.store.State, a.reg, logger)
+	if err != nil {
+		return nil, err
+	}
+
 	// One PromQL engine for the API and the rules.
 	engine := newEngine(logger, a.internal)
 
@@ -191,6 +197,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		a.loop,
 		newCollectorsComponent(set, logger),
 		&scrapeComponent{s: a.scraper, log: logger},
+		up,
 		a.notifier,
 		a.rules,
 		funcs{name: "api", routes: apiHandler.Routes},
