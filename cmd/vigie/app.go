@@ -149,6 +149,10 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	if err != nil {
 		return nil, err
 	}
+	page, err := newStatusComponent(ctx, cfg, up, a.store.State, logger)
+	if err != nil {
+		return nil, err
+	}
 
 	// One PromQL engine for the API and the rules.
 	engine := newEngine(logger, a.internal)
@@ -168,7 +172,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		Appendable:  a.store.TSDB,
 		Engine:      engine,
 		State:       a.store.State,
-		Sink:        notifySink(n, logger),
+		Sink:        page.sink(notifySink(n, logger)),
 		Logger:      logger,
 		Registerer:  a.internal,
 		ExternalURL: cfg.externalURL(),
@@ -198,6 +202,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		newCollectorsComponent(set, logger),
 		&scrapeComponent{s: a.scraper, log: logger},
 		up,
+		page,
 		a.notifier,
 		a.rules,
 		funcs{name: "api", routes: apiHandler.Routes},

@@ -17,6 +17,7 @@ import (
 	"github.com/vigie-dev/vigie/collector/postgres"
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/config"
+	"github.com/vigie-dev/vigie/dashboards/status"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/storage"
@@ -35,6 +36,8 @@ type Config struct {
 	Rules   rules.Config   `yaml:"rules"`
 	Notify  notify.Config  `yaml:"notify"`
 	Uptime  uptime.Config  `yaml:"uptime"`
+	// StatusPage is the public status page of the probes (docs/status-page.md).
+	StatusPage status.Config `yaml:"status_page"`
 }
 
 // GlobalConfig is the global section.
@@ -76,10 +79,11 @@ func defaultConfig() Config {
 			LogLevel:  "info",
 			LogFormat: "logfmt",
 		},
-		Storage: storage.DefaultConfig(),
-		Rules:   rules.DefaultConfig(),
-		Notify:  notify.DefaultConfig(),
-		Uptime:  uptime.DefaultConfig(),
+		Storage:    storage.DefaultConfig(),
+		Rules:      rules.DefaultConfig(),
+		Notify:     notify.DefaultConfig(),
+		Uptime:     uptime.DefaultConfig(),
+		StatusPage: status.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -127,6 +131,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("rules", c.Rules.Validate()))
 	errs = append(errs, config.Prefix("notify", c.Notify.Validate()))
 	errs = append(errs, config.Prefix("uptime", c.Uptime.Validate()))
+	errs = append(errs, c.validateStatusPage())
 	return errors.Join(errs...)
 }
 
