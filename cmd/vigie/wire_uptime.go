@@ -106,7 +106,7 @@ type statusComponent struct {
 	now  func() time.Time
 }
 
-func newStatusComponent(ctx context.Context, cfg *Config, up *uptimeComponent, state *storage.State, logger *slog.Logger) (*statusComponent, error) {
+func newStatusComponent(ctx context.Context, cfg *Config, up *uptimeComponent, state *storage.State, logger *slog.Logger, now func() time.Time) (*statusComponent, error) {
 	page, err := status.New(ctx, status.Options{
 		Config:  cfg.StatusPage,
 		History: up.m.History(),
@@ -114,13 +114,13 @@ func newStatusComponent(ctx context.Context, cfg *Config, up *uptimeComponent, s
 		// Heartbeats: not wired yet; components naming one are refused by validation.
 		StateDB:     state,
 		Logger:      logger,
-		Now:         time.Now,
+		Now:         now,
 		ExternalURL: cfg.externalURL(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("status_page: %w", err)
 	}
-	return &statusComponent{page: page, log: logger.With("component", "status_page"), now: time.Now}, nil
+	return &statusComponent{page: page, log: logger.With("component", "status_page"), now: now}, nil
 }
 
 func (*statusComponent) Name() string { return "status_page" }
