@@ -108,7 +108,7 @@ func TestBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(counts) != 4 {
+		if len(counts) != 5 {
 			t.Fatalf("%d px: %d components", width, len(counts))
 		}
 		for i, n := range counts {
@@ -162,8 +162,8 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ids) != 4*Days {
-		t.Errorf("JavaScript off: %d bars, want %d", len(ids), 4*Days)
+	if len(ids) != 5*Days {
+		t.Errorf("JavaScript off: %d bars, want %d", len(ids), 5*Days)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`1`)); err == nil {
 		t.Log("note: DevTools evaluation still runs with page scripts disabled")

@@ -94,3 +94,39 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// root stands for cmd/vigie's document: the section under status_page.
+type root struct {
+	StatusPage Config `yaml:"status_page"`
+}
+
+func (r root) Validate() error { return config.Prefix("status_page", r.StatusPage.Validate()) }
+
+func TestConfigErrorsHaveLines(t *testing.T) {
+	doc := `status_page:
+  groups:
+    - name: Core
+      components:
+        - name: API
+          probe: api
+          heartbeat: backup
+  maintenance:
+    - name: Upgrade
+      start: 2030-01-17T12:00:00Z
+      end: 2030-01-17T11:00:00Z
+`
+	var r root
+	err := config.Decode("vigie.yml", []byte(doc), &r)
+	for _, want := range []string{
+		"vigie.yml:7:22: status_page.groups[0].components[0].heartbeat: set probe or heartbeat, not both",
+		"vigie.yml:11:12: status_page.maintenance[0].end: must be after start",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v\nlacks %s", err, want)
+		}
+	}
+	err = config.Decode("vigie.yml", []byte("status_page:\n  groups:\n    - name: x\n      components: [{name: a, probe: p, url: u}]\n"), &r)
+	if err == nil || !strings.Contains(err.Error(), "vigie.yml:4:") || !strings.Contains(err.Error(), "url") {
+		t.Errorf("unknown key: %v", err)
+	}
+}

@@ -36,9 +36,11 @@ func (c *clock) set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// fixtureNow is the fixture's "now": years ahead of the real clock, so the
-// uptime Manager's timers (real time until the fake next check) never
-// fire and the history holds only what the test wrote.
+// fixtureNow is the fixture's "now", years ahead of the real clock. The
+// uptime Manager runs, but its probes (1 h interval) first check after
+// their spread offset: at least 5 min for these names (fnv of the name
+// modulo the interval), and, before uptime took its first timer from the
+// injected clock, years. So the history holds only what the test wrote.
 var fixtureNow = time.Date(2030, 1, 15, 12, 0, 0, 0, time.UTC)
 
 // Days relative to fixtureNow's day that have no checks: vigie was
@@ -72,6 +74,8 @@ func probeConfigs() []probe.Config {
 		{Name: "web", URL: "https://www.example.com/", Interval: config.Duration(time.Hour)},
 		{Name: "docs", URL: "https://docs.internal.example/", Interval: config.Duration(time.Hour),
 			Status: &probe.StatusInfo{Name: "Documentation", Group: "Extras"}},
+		{Name: "status", URL: "https://status.internal.example/", Interval: config.Duration(time.Hour),
+			Status: &probe.StatusInfo{Name: "Status API", Group: "Core"}},
 	}
 }
 
@@ -158,11 +162,12 @@ func newFixture(t testing.TB) *fixture {
 	fill(t, mgr.History(), "api", start, fixtureNow, step, apiSt, apiDown)
 	fill(t, mgr.History(), "web", start, fixtureNow, step, webSt, webDown)
 	fill(t, mgr.History(), "docs", day.AddDate(0, 0, -3), fixtureNow, step, uptime.State{}, never)
+	fill(t, mgr.History(), "status", day.AddDate(0, 0, -1), fixtureNow, step, uptime.State{}, never)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Run(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, func() bool { return len(mgr.Probes()) == 3 })
+	waitFor(t, func() bool { return len(mgr.Probes()) == 4 })
 
 	hb := newHeartbeats(t, db, clk)
 	page, err := New(ctx, Options{Config: pageConfig(), History: mgr.History(), Probes: mgr, Heartbeats: hb, StateDB: db, Now: clk.now})

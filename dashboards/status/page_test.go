@@ -33,11 +33,14 @@ func TestPageHTML(t *testing.T) {
 	if strings.Contains(body, internalURL) || strings.Contains(body, "docs.internal.example") {
 		t.Error("an internal URL is shown without show_url")
 	}
+	if strings.Contains(body, "/ping/") {
+		t.Error("a heartbeat's ping URL (its token) is on the page")
+	}
 	if !strings.Contains(body, "https://www.example.com/") {
 		t.Error("the website's URL (show_url: true) is missing")
 	}
 	comps := componentRE.FindAllStringSubmatch(body, -1)
-	want := []string{"api", "website", "nightly-backup", "documentation"}
+	want := []string{"api", "website", "status-api", "nightly-backup", "documentation"} // auto components join their group
 	if len(comps) != len(want) {
 		t.Fatalf("%d components, want %d", len(comps), len(want))
 	}
@@ -114,6 +117,9 @@ func TestJSONBadgesFeed(t *testing.T) {
 	in, err := f.page.OpenIncident(context.Background(), NewIncident{Title: "Slow API <b>", Components: []string{"API"}, Message: "Looking"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, page := get(t, f.srv.URL+"/status"); !strings.Contains(page, "<h3>Slow API &lt;b&gt;</h3>") {
+		t.Error("incident title not escaped")
 	}
 	resp, body := get(t, f.srv.URL+"/status.json")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {

@@ -126,8 +126,7 @@ func (p *Page) build(ctx context.Context) (*Snapshot, bool, error) {
 		return nil, false, nil
 	}
 	now := p.now().UTC()
-	s := &Snapshot{Title: cfg.title(), Description: cfg.Description, Generated: now, byID: map[string]*ComponentView{},
-		Maintenance: []MaintenanceView{}}
+	s := &Snapshot{Title: cfg.title(), Description: cfg.Description, Generated: now, byID: map[string]*ComponentView{}}
 	// Incidents of the last 90 days, for the bars; the list shows the recent ones.
 	all, err := p.incidents.list(ctx, now.AddDate(0, 0, -Days), 1000)
 	if err != nil {
@@ -146,6 +145,7 @@ func (p *Page) build(ctx context.Context) (*Snapshot, bool, error) {
 			hbs[in.Name] = in
 		}
 	}
+	groups := map[string]int{} // group name → index, in order of first appearance
 	for _, c := range comps {
 		v, err := p.component(ctx, c, hbs, now)
 		if err != nil {
@@ -155,11 +155,13 @@ func (p *Page) build(ctx context.Context) (*Snapshot, bool, error) {
 			v.State = StateMaintenance
 		}
 		markIncidents(&v, all)
-		if n := len(s.Groups); n == 0 || s.Groups[n-1].Name != c.Group {
+		gi, ok := groups[c.Group]
+		if !ok {
+			gi = len(s.Groups)
+			groups[c.Group] = gi
 			s.Groups = append(s.Groups, GroupView{Name: c.Group})
 		}
-		g := &s.Groups[len(s.Groups)-1]
-		g.Components = append(g.Components, v)
+		s.Groups[gi].Components = append(s.Groups[gi].Components, v)
 	}
 	for gi := range s.Groups {
 		for ci := range s.Groups[gi].Components {
@@ -167,18 +169,26 @@ func (p *Page) build(ctx context.Context) (*Snapshot, bool, error) {
 			s.byID[cv.ID] = cv
 		}
 	}
-	for _, m := range cfg.Maintenance {
-		if now.Before(m.End) && m.Start.Before(now.Add(upcoming)) {
-			names := m.Components
-			if names == nil {
-				names = []string{}
-			}
-			s.Maintenance = append(s.Maintenance, MaintenanceView{Name: m.Name, Components: names, Start: m.Start.UTC(), End: m.End.UTC(),
-				Message: m.Message, Active: !now.Before(m.Start)})
-		}
-	}
+	s.Maintenance = maintenanceViews(cfg, now)
 	s.Overall = overall(s)
 	return s, true, nil
+}
+
+// maintenanceViews lists the windows under way or starting within a week.
+func maintenanceViews(cfg Config, now time.Time) []MaintenanceView {
+	out := []MaintenanceView{}
+	for _, m := range cfg.Maintenance {
+		if !now.Before(m.End) || !m.Start.Before(now.Add(upcoming)) {
+			continue
+		}
+		names := m.Components
+		if names == nil {
+			names = []string{}
+		}
+		out = append(out, MaintenanceView{Name: m.Name, Components: names, Start: m.Start.UTC(), End: m.End.UTC(),
+			Message: m.Message, Active: !now.Before(m.Start)})
+	}
+	return out
 }
 
 // overall is the banner: an outage of every (known) component is major,

@@ -34,6 +34,13 @@ type Heartbeats interface {
 	History(ctx context.Context, name string, from, to time.Time) ([]heartbeat.Transition, error)
 }
 
+// The real implementations satisfy the seams.
+var (
+	_ History    = (*uptime.History)(nil)
+	_ Probes     = (*uptime.Manager)(nil)
+	_ Heartbeats = (*heartbeat.Heartbeats)(nil)
+)
+
 // Options are what New needs. History and StateDB are required; Probes
 // and Heartbeats may be nil (then only what they would give is missing).
 type Options struct {
@@ -209,12 +216,12 @@ func slug(s string) string {
 }
 
 // matches reports whether an alert's labels point at component c: its
-// probe (probe, name or instance label) or its heartbeat (name or
-// heartbeat label).
+// probe (instance label, the probe's target as probe series carry it, or
+// a probe label) or its heartbeat (name label, as vigie_heartbeat_*
+// series carry it, or a heartbeat label).
 func (c component) matches(labels map[string]string) bool {
 	if c.Probe != "" {
-		return labels["probe"] == c.Probe || labels["name"] == c.Probe ||
-			(c.Instance != "" && labels["instance"] == c.Instance)
+		return labels["probe"] == c.Probe || (c.Instance != "" && labels["instance"] == c.Instance)
 	}
 	return labels["heartbeat"] == c.Heartbeat || labels["name"] == c.Heartbeat
 }
