@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestIncidentsFromAlerts(t *testing.T) {
@@ -202,5 +205,22 @@ func TestIncidentAPI(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &list); err != nil || resp.StatusCode != 200 || list.Status != "success" ||
 		len(list.Data) != 1 || list.Data[0].Updates[0].Message != "Slow checkout" {
 		t.Errorf("list: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestOpenIncidentsMetric(t *testing.T) {
+	f := newFixture(t)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(f.page)
+	if _, err := f.page.OpenIncident(context.Background(), NewIncident{Title: "a", Impact: ImpactMajor}); err != nil {
+		t.Fatal(err)
+	}
+	want := `# HELP vigie_status_incidents_open Incidents open on the status page, by impact.
+# TYPE vigie_status_incidents_open gauge
+vigie_status_incidents_open{impact="major"} 1
+vigie_status_incidents_open{impact="minor"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Error(err)
 	}
 }

@@ -75,7 +75,7 @@ func TestPageHTML(t *testing.T) {
 			}
 		}
 	}
-	for _, s := range []string{"Partial outage", `<span class="state down">Outage</span>`, "Scheduled maintenance: Database upgrade",
+	for _, s := range []string{"Partial outage", `<span class="state down">Outage <span class="since">since 15 Jan 2030 10:00 UTC</span></span>`, "Scheduled maintenance: Database upgrade",
 		`<svg viewBox="0 0 600 100"`, "<dt>90d</dt>", "Jobs", "Extras"} {
 		if !strings.Contains(body, s) {
 			t.Errorf("page lacks %q", s)
