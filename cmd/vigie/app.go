@@ -149,7 +149,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	if err != nil {
 		return nil, err
 	}
-	page, err := newStatusComponent(ctx, cfg, up, a.store.State, logger, time.Now)
+	page, err := newStatusComponent(ctx, cfg, up, a.store.State, a.reg, logger, time.Now)
 	if err != nil {
 		return nil, err
 	}

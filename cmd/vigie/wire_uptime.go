@@ -106,7 +106,7 @@ type statusComponent struct {
 	now  func() time.Time
 }
 
-func newStatusComponent(ctx context.Context, cfg *Config, up *uptimeComponent, state *storage.State, logger *slog.Logger, now func() time.Time) (*statusComponent, error) {
+func newStatusComponent(ctx context.Context, cfg *Config, up *uptimeComponent, state *storage.State, reg prometheus.Registerer, logger *slog.Logger, now func() time.Time) (*statusComponent, error) {
 	page, err := status.New(ctx, status.Options{
 		Config:  cfg.StatusPage,
 		History: up.m.History(),
@@ -118,6 +118,10 @@ func newStatusComponent(ctx context.Context, cfg *Config, up *uptimeComponent, s
 		ExternalURL: cfg.externalURL(),
 	})
 	if err != nil {
+		return nil, fmt.Errorf("status_page: %w", err)
+	}
+	// vigie_status_incidents_open
+	if err := reg.Register(page); err != nil {
 		return nil, fmt.Errorf("status_page: %w", err)
 	}
 	return &statusComponent{page: page, log: logger.With("component", "status_page"), now: now}, nil

@@ -258,6 +258,10 @@ func TestStatusPageEndToEnd(t *testing.T) {
 	if strings.Contains(list, target.URL) {
 		t.Errorf("incident titles show the probes' URL: %s", list)
 	}
+	vigietest.Eventually(t, 20*time.Second, "vigie_status_incidents_open stored", func() bool {
+		s := ta.Query(`vigie_status_incidents_open{impact="major"}`)
+		return len(s) == 1 && s[0].Float() >= 1
+	})
 }
 
 // A component naming no configured probe is refused with file:line.
@@ -299,7 +303,7 @@ func TestStatusMaintenanceMutesAlertsBeforeNotify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := newStatusComponent(t.Context(), cfg, up, state, slog.New(slog.DiscardHandler), func() time.Time { return now })
+	sc, err := newStatusComponent(t.Context(), cfg, up, state, prometheus.NewRegistry(), slog.New(slog.DiscardHandler), func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
