@@ -332,3 +332,41 @@ func TestStatusMaintenanceMutesAlertsBeforeNotify(t *testing.T) {
 		t.Errorf("incidents %q, want one on Web", titles)
 	}
 }
+
+// A reload changes the page; one naming an unknown probe is refused whole.
+func TestStatusPageReload(t *testing.T) {
+	target, _ := flipServer(t)
+	ta := startApp(t, statusConfig(target.URL), appOptions{})
+	title := func() string {
+		resp, err := http.Get(ta.URL("/status.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var s struct {
+			Title string `json:"title"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Title
+	}
+	if got := title(); got != "Acme status" {
+		t.Fatalf("title %q", got)
+	}
+	replaceFile(t, ta.cfgFile, strings.Replace(statusConfig(target.URL), "Acme status", "Acme", 1))
+	if err := ta.a.reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := title(); got != "Acme" {
+		t.Fatalf("title after reload %q, want Acme", got)
+	}
+	replaceFile(t, ta.cfgFile, strings.Replace(statusConfig(target.URL), "probe: api}", "probe: nope}", 1))
+	err := ta.a.reload(t.Context())
+	if err == nil || !strings.Contains(err.Error(), `unknown probe "nope"`) {
+		t.Fatalf("reload naming an unknown probe: %v", err)
+	}
+	if got := title(); got != "Acme" {
+		t.Fatalf("title after a refused reload %q, want Acme", got)
+	}
+}
