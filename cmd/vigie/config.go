@@ -79,9 +79,11 @@ func defaultConfig() Config {
 			LogLevel:  "info",
 			LogFormat: "logfmt",
 		},
-		Storage:    storage.DefaultConfig(),
-		Rules:      rules.DefaultConfig(),
-		Notify:     notify.DefaultConfig(),
+		Storage: storage.DefaultConfig(),
+		Rules:   rules.DefaultConfig(),
+		Notify:  notify.DefaultConfig(),
+
+		// The uptime probes and their status page.
 		Uptime:     uptime.DefaultConfig(),
 		StatusPage: status.DefaultConfig(),
 		Collect: CollectConfig{
