@@ -144,12 +144,13 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		return nil, err
 	}
 
-	// Uptime probes: their samples are gathered with the collectors'.
-	up, err := newUptimeComponent(cfg, a.store.State, a.reg, logger)
+	// Uptime probes (their samples are gathered with the collectors'), and
+	// their status page, which sees the rules' alerts before notify.
+	up, upComp, err := newUptime(cfg, a)
 	if err != nil {
 		return nil, err
 	}
-	page, err := newStatusComponent(ctx, cfg, up, a.store.State, a.reg, logger, time.Now)
+	page, err := newStatusComponent(ctx, cfg, up, nil, a.store.State, a.reg, logger, time.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +202,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		a.loop,
 		newCollectorsComponent(set, logger),
 		&scrapeComponent{s: a.scraper, log: logger},
-		up,
+		upComp,
 		page,
 		a.notifier,
 		a.rules,

@@ -9,93 +9,17 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vigie-dev/vigie/collector"
 	"github.com/vigie-dev/vigie/config"
 	"github.com/vigie-dev/vigie/dashboards/status"
 	"github.com/vigie-dev/vigie/internal/web"
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/storage"
 	"github.com/vigie-dev/vigie/uptime"
-	"github.com/vigie-dev/vigie/uptime/discovery"
 )
-
-// uptimeComponent runs the uptime probes of the uptime section: their
-// samples go through a collector Set of their own (gathered with the
-// others, so probe_* reach the TSDB and the built-in rules), their history
-// into the state database, and GET /api/v1/probes serves them.
-type uptimeComponent struct {
-	m   *uptime.Manager
-	set *collector.Set
-	log *slog.Logger
-
-	mu         sync.Mutex
-	dockerHost string // collect.docker.host, for the discovery of Traefik domains
-}
-
-// newUptimeComponent builds the probe manager from cfg.Uptime and registers
-// its collector on reg.
-func newUptimeComponent(cfg *Config, state *storage.State, reg prometheus.Registerer, logger *slog.Logger) (*uptimeComponent, error) {
-	c := &uptimeComponent{log: logger.With("component", "uptime"), dockerHost: cfg.Collect.Docker.Host}
-	m, err := uptime.New(uptime.Options{
-		Config:     cfg.Uptime,
-		Logger:     logger,
-		Registerer: reg,
-		StateDB:    state,
-		Docker:     c.docker,
-		Now:        time.Now,
-	})
-	if err != nil {
-		return nil, err
-	}
-	c.m = m
-	// A Set of its own keeps the probes out of the collect component's
-	// rebuilds: the probes run on their own timers, the gather only reads them.
-	c.set = collector.NewSet(cfg.collectTimeout(), logger, m.Collector())
-	if err := reg.Register(c.set); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// docker is discovery's engine client, on the engine collect.docker watches.
-func (c *uptimeComponent) docker() (discovery.Client, error) {
-	c.mu.Lock()
-	host := c.dockerHost
-	c.mu.Unlock()
-	if host == "" {
-		return client.New(client.FromEnv)
-	}
-	return client.New(client.WithHost(host))
-}
-
-func (*uptimeComponent) Name() string { return "uptime" }
-
-func (c *uptimeComponent) Prepare(cfg *Config) (func(), error) {
-	host, timeout := cfg.Collect.Docker.Host, cfg.collectTimeout()
-	return applyLater(cfg.Uptime, func(u uptime.Config) error {
-		c.mu.Lock()
-		c.dockerHost = host
-		c.mu.Unlock()
-		c.set.SetTimeout(timeout)
-		return c.m.ApplyConfig(u)
-	}, c.log, c.Name())
-}
-
-func (c *uptimeComponent) Run(ctx context.Context) {
-	if err := c.m.Run(ctx); err != nil && ctx.Err() == nil {
-		c.log.Error("uptime probes stopped", "err", err)
-	}
-}
-
-func (c *uptimeComponent) Routes() []web.Route { return c.m.Routes() }
-
-func (*uptimeComponent) Close() error { return nil }
 
 // statusComponent is the public status page (status_page): its routes, its
 // incidents, and what it does to the rules' alerts on their way to notify.
@@ -106,12 +30,15 @@ type statusComponent struct {
 	now  func() time.Time
 }
 
-func newStatusComponent(ctx context.Context, cfg *Config, up *uptimeComponent, state *storage.State, reg prometheus.Registerer, logger *slog.Logger, now func() time.Time) (*statusComponent, error) {
+// newStatusComponent builds the status page over the probes' history and,
+// when hbs is not nil, the heartbeats; its metrics go to reg.
+func newStatusComponent(ctx context.Context, cfg *Config, up *uptime.Manager, hbs status.Heartbeats, state *storage.State,
+	reg prometheus.Registerer, logger *slog.Logger, now func() time.Time) (*statusComponent, error) {
 	page, err := status.New(ctx, status.Options{
-		Config:  cfg.StatusPage,
-		History: up.m.History(),
-		Probes:  up.m,
-		// Heartbeats: not wired yet; components naming one are refused by validation.
+		Config:      cfg.StatusPage,
+		History:     up.History(),
+		Probes:      up,
+		Heartbeats:  hbs,
 		StateDB:     state,
 		Logger:      logger,
 		Now:         now,
@@ -167,7 +94,8 @@ func (c *statusComponent) sink(next rules.Sink) rules.Sink {
 }
 
 // validateStatusPage checks status_page and that its components name
-// configured probes (discovered ones come and go, so they cannot be named).
+// configured probes and heartbeats (discovered probes come and go, so they
+// cannot be named).
 func (c *Config) validateStatusPage() error {
 	probes := make([]string, 0, len(c.Uptime.Probes))
 	for _, p := range c.Uptime.Probes {
@@ -175,7 +103,7 @@ func (c *Config) validateStatusPage() error {
 	}
 	return config.Prefix("status_page", errors.Join(
 		c.StatusPage.Validate(),
-		c.StatusPage.ValidateRefs(status.Known(probes...), status.Known()),
+		c.StatusPage.ValidateRefs(status.Known(probes...), status.Known(heartbeatNames(c)...)),
 	))
 }
 
@@ -194,3 +122,7 @@ func setupIncident(*flag.FlagSet) runFunc {
 		return errors.New(strings.TrimSpace(strings.TrimPrefix(errOut.String(), "vigie ")))
 	}
 }
+
+// heartbeatNames are the heartbeats status_page components may name: none
+// until heartbeats are wired (then: the names of uptime's heartbeats).
+func heartbeatNames(*Config) []string { return nil }
