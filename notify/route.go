@@ -204,11 +204,18 @@ func (ir *InhibitRule) compile() (Matchers, Matchers, error) {
 // DependencyInhibitRules are vigie's built-in inhibit rules, added unless
 // dependency_inhibition is false: the Docker engine of a host unreachable
 // mutes that host's container and Swarm replica alerts, which are then
-// consequences, not causes.
+// consequences, not causes; and a Swarm or Compose service missing replicas
+// mutes the uptime probes of that service (discovered probes carry its
+// service and stack labels).
 func DependencyInhibitRules() []InhibitRule {
 	src, _ := ParseMatchers(`{alertname="CollectorFailing", collector="docker"}`)
 	tgt, _ := ParseMatchers(`alertname=~"Container.*|ServiceReplicasMissing"`)
-	return []InhibitRule{{SourceMatchers: src, TargetMatchers: tgt, Equal: []string{"instance"}}}
+	replicas, _ := ParseMatchers(`alertname="ServiceReplicasMissing"`)
+	probes, _ := ParseMatchers(`alertname=~"ProbeFailing|ProbeSlow"`)
+	return []InhibitRule{
+		{SourceMatchers: src, TargetMatchers: tgt, Equal: []string{"instance"}},
+		{SourceMatchers: replicas, TargetMatchers: probes, Equal: []string{"service", "stack"}},
+	}
 }
 
 // inhibitor answers "is this alert inhibited, and by what" for one flush,

@@ -162,6 +162,12 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		return nil, err
 	}
 	a.heartbeats = hb
+	// The status page shows probes and heartbeats, and sees the rules'
+	// alerts before notify (incidents, scheduled maintenance).
+	page, err := newStatusComponent(ctx, cfg, up, hb, a.store.State, a.reg, logger, time.Now)
+	if err != nil {
+		return nil, err
+	}
 
 	// Logs before notify too: alerts about a log source carry its last lines.
 	logStore, logsComp, err := newLogs(ctx, cfg, a)
@@ -190,7 +196,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		Appendable:  a.store.TSDB,
 		Engine:      engine,
 		State:       a.store.State,
-		Sink:        notifySink(n, logger, heartbeatAnnotator(hb), logLinesAnnotator(logStore)),
+		Sink:        page.sink(notifySink(n, logger, heartbeatAnnotator(hb), logLinesAnnotator(logStore))),
 		Logger:      logger,
 		Registerer:  a.internal,
 		ExternalURL: cfg.externalURL(),
@@ -236,6 +242,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		a.loop,
 		newCollectorsComponent(set, logger, up.Collector()),
 		&scrapeComponent{s: a.scraper, log: logger},
+		page,
 		a.notifier,
 		a.rules,
 		funcs{name: "api", routes: apiHandler.Routes, prepare: func(cfg *Config) (func(), error) {

@@ -19,6 +19,7 @@ import (
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/collector/systemd"
 	"github.com/vigie-dev/vigie/config"
+	"github.com/vigie-dev/vigie/dashboards/status"
 	"github.com/vigie-dev/vigie/logs"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
@@ -42,6 +43,8 @@ type Config struct {
 	Scaling scaling.Config `yaml:"scaling"`
 	Uptime  uptime.Config  `yaml:"uptime"`
 	Logs    logs.Config    `yaml:"logs"`
+	// StatusPage is the public status page of the probes (docs/status-page.md).
+	StatusPage status.Config `yaml:"status_page"`
 }
 
 // GlobalConfig is the global section.
@@ -84,13 +87,14 @@ func defaultConfig() Config {
 			LogLevel:  "info",
 			LogFormat: "logfmt",
 		},
-		Storage: storage.DefaultConfig(),
-		Rules:   rules.DefaultConfig(),
-		Notify:  notify.DefaultConfig(),
-		API:     api.DefaultConfig(),
-		Scaling: scaling.DefaultConfig(),
-		Uptime:  uptime.DefaultConfig(),
-		Logs:    logs.DefaultConfig(),
+		Storage:    storage.DefaultConfig(),
+		Rules:      rules.DefaultConfig(),
+		Notify:     notify.DefaultConfig(),
+		API:        api.DefaultConfig(),
+		Scaling:    scaling.DefaultConfig(),
+		Uptime:     uptime.DefaultConfig(),
+		Logs:       logs.DefaultConfig(),
+		StatusPage: status.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -143,6 +147,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("scaling", c.Scaling.Validate()))
 	errs = append(errs, config.Prefix("uptime", c.Uptime.Validate()))
 	errs = append(errs, config.Prefix("logs", c.Logs.Validate()))
+	errs = append(errs, c.validateStatusPage())
 	return errors.Join(errs...)
 }
 
