@@ -93,6 +93,8 @@ type app struct {
 	scraper  *scrape.Scraper
 	rules    *rulesComponent
 	notifier *notifyComponent
+	// auth wraps the whole mux (dashboards/auth).
+	auth *authComponent
 }
 
 // newApp is the composition root: it builds every component of vigie, top
@@ -126,6 +128,11 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 			_ = a.store.Close()
 		}
 	}()
+
+	// Access control: users, sessions and tokens in the state database.
+	if a.auth, err = newAuthComponent(ctx, a, cfg); err != nil {
+		return nil, err
+	}
 
 	// Collection: built-in collectors in a Set, gathered by the Loop into the TSDB.
 	set := collector.NewSet(cfg.collectTimeout(), logger)
@@ -191,6 +198,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		a.rules,
 		apiComponent{api: apiHandler},
 		&selfComponent{a: a},
+		a.auth,
 	}, opts.extra...)
 
 	if err := a.apply(cfg); err != nil {
@@ -298,13 +306,13 @@ func (a *app) reload(ctx context.Context) error {
 }
 
 // handler mounts every component's routes on one mux, in one place, and
-// wraps it once with the security headers.
+// wraps it once with access control and the security headers.
 func (a *app) handler() http.Handler {
 	mux := web.NewMux()
 	for _, c := range a.components {
 		mux.Handle(c.Routes()...)
 	}
-	return web.SecureHeaders(mux)
+	return web.SecureHeaders(a.auth.a.Wrap(mux))
 }
 
 // run serves HTTP and runs every component until ctx ends, then shuts down
@@ -328,6 +336,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	a.log.Info("vigie started", "version", version, "listen", ln.Addr().String(), "data_dir", a.config().Global.DataDir,
 		"config", orDefault(a.opts.flags.configFile, "<embedded default>"))
+	warnExposure(a.log, ln.Addr(), a.config())
 
 	// Components stop after the HTTP server, so they get their own context.
 	compCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))

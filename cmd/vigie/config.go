@@ -17,6 +17,7 @@ import (
 	"github.com/vigie-dev/vigie/collector/postgres"
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/config"
+	"github.com/vigie-dev/vigie/dashboards/auth"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/storage"
@@ -33,6 +34,7 @@ type Config struct {
 	Collect CollectConfig  `yaml:"collect"`
 	Rules   rules.Config   `yaml:"rules"`
 	Notify  notify.Config  `yaml:"notify"`
+	Auth    auth.Config    `yaml:"auth"`
 }
 
 // GlobalConfig is the global section.
@@ -77,6 +79,7 @@ func defaultConfig() Config {
 		Storage: storage.DefaultConfig(),
 		Rules:   rules.DefaultConfig(),
 		Notify:  notify.DefaultConfig(),
+		Auth:    auth.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -123,6 +126,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("collect.scrape", c.Collect.Scrape.Validate()))
 	errs = append(errs, config.Prefix("rules", c.Rules.Validate()))
 	errs = append(errs, config.Prefix("notify", c.Notify.Validate()))
+	errs = append(errs, config.Prefix("auth", c.Auth.Validate()))
 	return errors.Join(errs...)
 }
 

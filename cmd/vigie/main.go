@@ -67,6 +67,7 @@ func commands() []command {
 		{name: "notify test", args: "RECEIVER", about: "send a test notification", nargs: exactly(1), setup: setupNotifyTest},
 	}
 	cmds = append(cmds, notifyCLICommands()...)
+	cmds = append(cmds, userCommands()...)
 	cmds = append(cmds,
 		command{name: "version", about: "print the version", nargs: exactly(0), setup: func(*flag.FlagSet) runFunc {
 			return func(_ context.Context, _ []string, stdout, _ io.Writer) error {

@@ -67,7 +67,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mux := web.NewMux()
-	a := New(cfg, Options{Store: store, Access: mux.AccessFor, Listen: "0.0.0.0:9753", Logger: logger, Now: clock.Now})
+	a := New(cfg, Options{Store: store, Listen: "0.0.0.0:9753", Logger: logger, Now: clock.Now})
 	ok := func(w http.ResponseWriter, r *http.Request) {
 		p := FromContext(r.Context())
 		io.WriteString(w, "ok "+p.Name+" "+p.Scope)
@@ -327,6 +327,8 @@ func TestTokensAndBasicAuth(t *testing.T) {
 		{"GET", "/api/v1/query", basic("alice", testPassword), 200},
 		{"POST", "/api/v2/silences", basic("alice", testPassword), 200},
 		{"GET", "/api/v1/query", basic("alice", "nope"), 401},
+		{"GET", "/api/v1/query", basic("token", roSecret), 200},
+		{"POST", "/api/v2/silences", basic("token", roSecret), 403},
 		{"GET", "/api/v1/query", "Digest x", 401},
 	} {
 		if got := call(tc.method, tc.path, tc.authz); got != tc.want {

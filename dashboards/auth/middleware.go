@@ -55,8 +55,6 @@ const (
 // Options configure the middleware.
 type Options struct {
 	Store *Store
-	// Access says what a request's route requires (web.Mux.AccessFor).
-	Access func(*http.Request) (web.Access, bool)
 	// Listen is global.listen: auto mode requires credentials beyond loopback.
 	Listen string
 	Logger *slog.Logger
@@ -66,7 +64,6 @@ type Options struct {
 // Auth is the access-control middleware and its login, logout and token pages.
 type Auth struct {
 	store   *Store
-	access  func(*http.Request) (web.Access, bool)
 	listen  string
 	log     *slog.Logger
 	now     func() time.Time
@@ -82,7 +79,7 @@ func New(cfg Config, o Options) *Auth {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &Auth{store: o.Store, access: o.Access, listen: o.Listen, log: o.Logger, now: o.Now,
+	a := &Auth{store: o.Store, listen: o.Listen, log: o.Logger, now: o.Now,
 		limiter: newLimiter(maxFailures, failureWindow, o.Now)}
 	a.cfg.Store(&cfg)
 	return a
@@ -99,10 +96,11 @@ func (a *Auth) Required() bool { return a.config().Required(a.listen) }
 // Wrap is the one middleware around the whole mux: it refuses cross-origin
 // state-changing requests, identifies the caller (session cookie, Bearer
 // token or basic auth), checks the CSRF token of session requests that
-// change state, and compares the caller's scope with the route's Access.
-func (a *Auth) Wrap(h http.Handler) http.Handler {
+// change state, and compares the caller's scope with the Access of the
+// route that will serve the request.
+func (a *Auth) Wrap(h *web.Mux) http.Handler {
 	check := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		access, ok := a.access(r)
+		access, ok := h.AccessFor(r)
 		if !ok {
 			h.ServeHTTP(w, r) // 404 or 405
 			return
@@ -141,13 +139,12 @@ func (a *Auth) identify(w http.ResponseWriter, r *http.Request) (Principal, int)
 	ctx := r.Context()
 	if authz := r.Header.Get("Authorization"); authz != "" {
 		if secret, ok := strings.CutPrefix(authz, "Bearer "); ok {
-			t, ok, err := a.store.TokenBySecret(ctx, strings.TrimSpace(secret))
-			if err != nil || !ok {
-				a.logErr(err)
-				a.deny(w, r, http.StatusUnauthorized, "invalid or revoked token")
-				return Principal{}, http.StatusUnauthorized
-			}
-			return Principal{Name: "token " + t.Name + " (" + t.ID + ")", Scope: t.Scope, Via: "token"}, 0
+			return a.tokenPrincipal(w, r, strings.TrimSpace(secret))
+		}
+		if _, pass, ok := r.BasicAuth(); ok && strings.HasPrefix(pass, TokenPrefix) {
+			// A token as basic auth's password, for clients that only
+			// know basic auth (promtool before 2.43, URLs with user info).
+			return a.tokenPrincipal(w, r, pass)
 		}
 		if user, pass, ok := r.BasicAuth(); ok {
 			u, status := a.checkLogin(w, r, user, pass)
@@ -173,6 +170,18 @@ func (a *Auth) identify(w http.ResponseWriter, r *http.Request) (Principal, int)
 		return Principal{}, http.StatusForbidden
 	}
 	return Principal{Name: s.User.Name, Scope: s.User.Role, Via: "session", CSRF: s.CSRF}, 0
+}
+
+// tokenPrincipal identifies an API token's bearer. A non-zero status
+// means it answered.
+func (a *Auth) tokenPrincipal(w http.ResponseWriter, r *http.Request, secret string) (Principal, int) {
+	t, ok, err := a.store.TokenBySecret(r.Context(), secret)
+	if err != nil || !ok {
+		a.logErr(err)
+		a.deny(w, r, http.StatusUnauthorized, "invalid or revoked token")
+		return Principal{}, http.StatusUnauthorized
+	}
+	return Principal{Name: "token " + t.Name + " (" + t.ID + ")", Scope: t.Scope, Via: "token"}, 0
 }
 
 // checkLogin checks a user's password under the rate limit, recording

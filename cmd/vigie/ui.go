@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+
+	"github.com/vigie-dev/vigie/dashboards/auth"
+	"github.com/vigie-dev/vigie/internal/web"
+)
+
+// authComponent is access control: the login, logout and token pages, and
+// the middleware app.handler wraps around the whole mux.
+type authComponent struct {
+	base
+	a *auth.Auth
+}
+
+// newAuthComponent opens the auth tables, creates the first admin from the
+// configuration, and refuses to start when credentials are required and
+// none exists.
+func newAuthComponent(ctx context.Context, a *app, cfg *Config) (*authComponent, error) {
+	st := a.store.State
+	s, err := auth.NewStore(ctx, st.DB, nil, st.Migrate)
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.Bootstrap(ctx, s, cfg.Auth, cfg.Global.Listen); err != nil {
+		return nil, err
+	}
+	return &authComponent{a: auth.New(cfg.Auth, auth.Options{
+		Store: s, Listen: cfg.Global.Listen, Logger: a.log.With("component", "auth"),
+	})}, nil
+}
+
+func (*authComponent) Name() string { return "auth" }
+
+func (c *authComponent) Prepare(cfg *Config) (func(), error) {
+	return func() { c.a.ApplyConfig(cfg.Auth) }, nil
+}
+
+func (c *authComponent) Routes() []web.Route { return c.a.Routes() }
+
+// warnExposure logs a warning when vigie listens beyond loopback.
+func warnExposure(log *slog.Logger, addr net.Addr, cfg *Config) {
+	if auth.Loopback(addr.String()) {
+		return
+	}
+	log.Warn("vigie listens beyond loopback: anyone who can reach this address can reach vigie",
+		"listen", addr.String(), "auth_required", cfg.Auth.Required(cfg.Global.Listen))
+}
