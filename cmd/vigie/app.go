@@ -187,6 +187,12 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		Logger:    logger,
 	})
 
+	// The web UI reads through the same interfaces as the API.
+	ui, err := newUIComponent(a, engine, n, rm)
+	if err != nil {
+		return nil, err
+	}
+
 	a.loop = &loopComponent{loop: loop, set: set, ready: a.ready}
 	a.rules = newRulesComponent(rm, loop, scrapeApp, logger)
 	a.notifier = &notifyComponent{n: n, log: logger.With("component", "notify")}
@@ -199,6 +205,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		apiComponent{api: apiHandler},
 		&selfComponent{a: a},
 		a.auth,
+		ui,
 	}, opts.extra...)
 
 	if err := a.apply(cfg); err != nil {

@@ -5,8 +5,13 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/prometheus/prometheus/promql"
+
+	"github.com/vigie-dev/vigie/dashboards"
 	"github.com/vigie-dev/vigie/dashboards/auth"
 	"github.com/vigie-dev/vigie/internal/web"
+	"github.com/vigie-dev/vigie/notify"
+	"github.com/vigie-dev/vigie/rules"
 )
 
 // authComponent is access control: the login, logout and token pages, and
@@ -49,3 +54,27 @@ func warnExposure(log *slog.Logger, addr net.Addr, cfg *Config) {
 	log.Warn("vigie listens beyond loopback: anyone who can reach this address can reach vigie",
 		"listen", addr.String(), "auth_required", cfg.Auth.Required(cfg.Global.Listen))
 }
+
+// uiComponent serves the web UI's pages and assets.
+type uiComponent struct {
+	base
+	ui *dashboards.UI
+}
+
+// newUIComponent builds the UI over the same read interfaces the API uses.
+func newUIComponent(a *app, engine *promql.Engine, n *notify.Notifier, rm *rules.Manager) (*uiComponent, error) {
+	ui, err := dashboards.New(dashboards.Options{
+		Query:    dashboards.EngineQuerier{Engine: engine, Queryable: a.store.TSDB},
+		Alerting: n,
+		Rules:    func() dashboards.Rules { return rm },
+		Targets:  func() dashboards.Targets { return a.scraper },
+		Logger:   a.log.With("component", "ui"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &uiComponent{ui: ui}, nil
+}
+
+func (*uiComponent) Name() string          { return "ui" }
+func (c *uiComponent) Routes() []web.Route { return c.ui.Routes() }
