@@ -23,7 +23,7 @@ import (
 // Chart geometry, in SVG user units (the SVG scales to its box).
 const (
 	chartW, chartH = 600.0, 180.0
-	padL, padR     = 52.0, 8.0
+	padL, padR     = 66.0, 22.0
 	padT, padB     = 8.0, 20.0
 	maxSeries      = 12
 )
@@ -42,6 +42,8 @@ type Chart struct {
 	Max float64
 	W   float64
 	H   float64
+	// X0 and X1 are the plot's left and right edges.
+	X0, X1 float64
 }
 
 // Line is one series.
@@ -60,7 +62,7 @@ type Tick struct {
 
 // newChart lays out a matrix from start to end.
 func newChart(title, expr, unit string, m promql.Matrix, start, end time.Time) Chart {
-	c := Chart{Title: title, Expr: expr, Unit: unit, W: chartW, H: chartH}
+	c := Chart{Title: title, Expr: expr, Unit: unit, W: chartW, H: chartH, X0: padL, X1: chartW - padR}
 	if len(m) == 0 {
 		c.Empty = true
 		return c

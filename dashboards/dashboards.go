@@ -218,6 +218,7 @@ var funcs = template.FuncMap{
 	"join":        strings.Join,
 	"silenceLink": silenceLink,
 	"deref":       func(b *bool) bool { return b != nil && *b },
+	"sub":         func(a, b float64) float64 { return a - b },
 	"refreshes":   func() []string { return []string{"10", "30", "60", "300"} },
 	"navItems": func() []navItem {
 		return []navItem{{"overview", "/", "Overview"}, {"host", "/host", "Host"}, {"postgres", "/postgres", "PostgreSQL"},

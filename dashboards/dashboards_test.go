@@ -115,3 +115,15 @@ func TestChartLayout(t *testing.T) {
 		t.Errorf("formatValue: %s", got)
 	}
 }
+
+// TestNamedSeriesKeepTheirValues: the usage and limit series of a chart
+// keep their own points (the engine's pooled memory is copied).
+func TestNamedSeriesKeepTheirValues(t *testing.T) {
+	e := newTestEnv(t, 2, time.Hour, 15*time.Second)
+	c, _ := e.login(t)
+	_, body := e.get(t, c, "/containers/c00")
+	mustContain(t, "container page", body, "limit <b>0.5</b>", "usage <b>0.01</b>", "limit <b>512 MiB</b>", "working set <b>")
+	if strings.Contains(body, "working set <b>0 B</b>") {
+		t.Error("the working set shows 0 B")
+	}
+}

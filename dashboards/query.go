@@ -35,7 +35,8 @@ func (q EngineQuerier) Instant(ctx context.Context, expr string, t time.Time) (p
 	}
 	switch v := res.Value.(type) {
 	case promql.Vector:
-		return v, nil
+		// Close hands the result's memory back to the engine's pools.
+		return append(promql.Vector(nil), v...), nil
 	case promql.Scalar:
 		return promql.Vector{{T: v.T, F: v.V}}, nil
 	}
@@ -57,5 +58,10 @@ func (q EngineQuerier) Range(ctx context.Context, expr string, start, end time.T
 	if !ok {
 		return nil, fmt.Errorf("expression returns %s, want a matrix", res.Value.Type())
 	}
-	return m, nil
+	// Close hands the points' memory back to the engine's pools: copy them.
+	out := make(promql.Matrix, len(m))
+	for i, s := range m {
+		out[i] = promql.Series{Metric: s.Metric, Floats: append([]promql.FPoint(nil), s.Floats...)}
+	}
+	return out, nil
 }
