@@ -45,12 +45,12 @@ var emptyBecause = map[string]struct{ guard, reason string }{
 	"Memory against limit":                 {`container_spec_memory_limit_bytes > 0`, "no container has a memory limit"},
 	"OOM kills":                            {`container_oom_events_total`, "no container runs"},
 	// The test container is not a Swarm task: the Swarm panels document why they are empty.
-	"Containers CPU (top 10)":              {`container_last_seen`, "no container runs"},
-	"Containers memory (top 10)":           {`container_last_seen`, "no container runs"},
-	"CPU by container":                     {`container_last_seen`, "no container runs"},
-	"Memory working set by container":      {`container_last_seen`, "no container runs"},
-	"Restarts":                             {`container_last_seen`, "no container runs"},
-	"Network received by container":        {`container_last_seen`, "no container runs"},
+	"Containers CPU (top 10)":         {`container_last_seen`, "no container runs"},
+	"Containers memory (top 10)":      {`container_last_seen`, "no container runs"},
+	"CPU by container":                {`container_last_seen`, "no container runs"},
+	"Memory working set by container": {`container_last_seen`, "no container runs"},
+	"Restarts":                        {`container_last_seen`, "no container runs"},
+	"Network received by container":   {`container_last_seen`, "no container runs"},
 }
 
 func load(t *testing.T) []dashboard {
