@@ -157,7 +157,7 @@ var ranges = []struct {
 }
 
 // window reads ?range= (default 1h): the duration, the step for about 240
-// points, and a rate window of at least a minute and four steps.
+// points, and a rate window of at least a minute covering the step.
 func window(r *http.Request) (name string, d, step, rateWin time.Duration) {
 	name, d = "1h", time.Hour
 	for _, x := range ranges {
@@ -166,7 +166,9 @@ func window(r *http.Request) (name string, d, step, rateWin time.Duration) {
 		}
 	}
 	step = max(d/240, time.Second).Truncate(time.Second)
-	rateWin = max(4*step, time.Minute)
+	// A window a quarter longer than the step sees every sample once and
+	// always holds two, with collections every 15 s or less.
+	rateWin = max(step+step/4, time.Minute)
 	return name, d, step, rateWin
 }
 

@@ -97,7 +97,6 @@ func newTestEnv(t testing.TB, containers int, span, step time.Duration) *testEnv
 	t.Helper()
 	dir := t.TempDir()
 	opts := tsdb.DefaultOptions()
-	opts.OutOfOrderTimeWindow = (31 * 24 * time.Hour).Milliseconds()
 	db, err := tsdb.Open(filepath.Join(dir, "tsdb"), nil, nil, opts, nil)
 	if err != nil {
 		t.Fatal(err)
