@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigie-dev/vigie/scaling"
 )
 
 func TestPagesRender(t *testing.T) {
@@ -126,4 +128,20 @@ func TestNamedSeriesKeepTheirValues(t *testing.T) {
 	if strings.Contains(body, "working set <b>0 B</b>") {
 		t.Error("the working set shows 0 B")
 	}
+}
+
+type fixedScaling scaling.Result
+
+func (f fixedScaling) Last() scaling.Result { return scaling.Result(f) }
+
+// TestScalingRecommendations: the overview shows the scaler's last
+// recommendations when the scaling component is wired.
+func TestScalingRecommendations(t *testing.T) {
+	e := newTestEnv(t, 1, time.Hour, 15*time.Second)
+	res := scaling.Result{Services: []scaling.ServiceStatus{{Service: "shop_web", Command: "docker service scale shop_web=4",
+		Recommendation: scaling.Recommendation{Current: 2, Desired: 4, Reasons: []string{"cpu at 90% of its target"}}}}}
+	e.ui.o.Scaling = func() Scaling { return fixedScaling(res) }
+	c, _ := e.login(t)
+	_, body := e.get(t, c, "/")
+	mustContain(t, "overview", body, "Scaling recommendations", "shop_web", "docker service scale shop_web=4", "cpu at 90% of its target")
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -125,6 +127,11 @@ func TestAuthRequiredEndToEnd(t *testing.T) {
 		{"GET", "/debug/pprof/", "Bearer " + adminToken, 200},
 		{"POST", "/-/reload", "Bearer " + readToken, 403},
 		{"POST", "/-/reload", "Bearer " + adminToken, 200},
+		// The signed link's form is public: its signature is checked, not credentials.
+		{"POST", "/api/v1/alerts/0123456789abcdef/ack/link?exp=9999999999&sig=forged", "", 403},
+		{"GET", "/api/v1/alerts/0123456789abcdef/ack?exp=9999999999&sig=forged", "", 403},
+		{"POST", "/api/v1/alerts/0123456789abcdef/ack?exp=9999999999&sig=forged", "", 401},
+		{"GET", "/metrics", "", 200},
 	} {
 		if got := call(tc.method, tc.path, tc.authz); got != tc.want {
 			t.Errorf("%s %s (%.10s): %d, want %d", tc.method, tc.path, tc.authz, got, tc.want)
@@ -182,5 +189,19 @@ func TestPromtoolWithToken(t *testing.T) {
 	out, err = exec.Command(promtool, "query", "instant", "--http.config.file", httpCfg, "http://"+p.Addr, "vigie_build_info").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "vigie_build_info{") {
 		t.Errorf("promtool with authorization.credentials: %v\n%s", err, out)
+	}
+}
+
+func TestWarnsWhenListeningBeyondLoopback(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	cfg := defaultConfig()
+	warnExposure(logger, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9753}, &cfg)
+	if buf.Len() != 0 {
+		t.Errorf("warning on loopback: %s", buf.String())
+	}
+	warnExposure(logger, &net.TCPAddr{IP: net.IPv4zero, Port: 9753}, &cfg)
+	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "beyond loopback") {
+		t.Errorf("no warning on 0.0.0.0: %q", buf.String())
 	}
 }
