@@ -205,3 +205,23 @@ func TestWarnsWhenListeningBeyondLoopback(t *testing.T) {
 		t.Errorf("no warning on 0.0.0.0: %q", buf.String())
 	}
 }
+
+// TestReloadRefusesRequiredAuthWithoutCredentials: a reload that would
+// lock everyone out is refused, and the running configuration stays.
+func TestReloadRefusesRequiredAuthWithoutCredentials(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Global.DataDir = t.TempDir()
+	a, err := newApp(context.Background(), &cfg, appOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.closeComponents() })
+	next := cfg
+	next.Auth.Mode = "required"
+	if err := a.apply(&next); err == nil || !strings.Contains(err.Error(), "no user or token exists") {
+		t.Errorf("reload to mode required without credentials: %v", err)
+	}
+	if a.auth.a.Required() {
+		t.Error("the refused reload was applied")
+	}
+}

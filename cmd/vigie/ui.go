@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 
@@ -18,7 +19,8 @@ import (
 // the middleware app.handler wraps around the whole mux.
 type authComponent struct {
 	base
-	a *auth.Auth
+	a     *auth.Auth
+	store *auth.Store
 }
 
 // newAuthComponent opens the auth tables, creates the first admin from the
@@ -33,14 +35,25 @@ func newAuthComponent(ctx context.Context, a *app, cfg *Config) (*authComponent,
 	if err := auth.Bootstrap(ctx, s, cfg.Auth, cfg.Global.Listen); err != nil {
 		return nil, err
 	}
-	return &authComponent{a: auth.New(cfg.Auth, auth.Options{
+	return &authComponent{store: s, a: auth.New(cfg.Auth, auth.Options{
 		Store: s, Listen: cfg.Global.Listen, Logger: a.log.With("component", "auth"),
 	})}, nil
 }
 
 func (*authComponent) Name() string { return "auth" }
 
+// Prepare refuses a reload that would require credentials when none
+// exists (the first admin is created at start only).
 func (c *authComponent) Prepare(cfg *Config) (func(), error) {
+	if cfg.Auth.Required(cfg.Global.Listen) {
+		n, err := c.store.Credentials(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("auth.mode %s requires credentials and no user or token exists: run 'vigie user add' first", cfg.Auth.Mode)
+		}
+	}
 	return func() { c.a.ApplyConfig(cfg.Auth) }, nil
 }
 
