@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/vigie-dev/vigie/internal/vigietest"
+	"github.com/vigie-dev/vigie/internal/web"
 )
 
 const e2ePassword = "e2e-password-42"
@@ -223,5 +224,50 @@ func TestReloadRefusesRequiredAuthWithoutCredentials(t *testing.T) {
 	}
 	if a.auth.a.Required() {
 		t.Error("the refused reload was applied")
+	}
+}
+
+// TestRouteAccess: every state-changing route of the whole app is admin,
+// except the login form and the signed acknowledgement link; the profiler
+// is admin; health is public.
+func TestRouteAccess(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Global.DataDir = t.TempDir()
+	a, err := newApp(context.Background(), &cfg, appOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.closeComponents() })
+	mux := web.NewMux()
+	for _, c := range a.components {
+		mux.Handle(c.Routes()...)
+	}
+	publicWrites := map[string]bool{"POST /login": true, "POST /api/v1/alerts/{fp}/ack/link": true}
+	for pattern, access := range mux.Routes() {
+		method, _, _ := strings.Cut(pattern, " ")
+		switch {
+		case publicWrites[pattern]:
+			if access != web.Public {
+				t.Errorf("%s is %s, want public", pattern, access)
+			}
+		case method == "POST" || method == "PUT" || method == "DELETE" || method == "PATCH":
+			if access != web.Admin && pattern != "POST /logout" && !strings.HasPrefix(pattern, "POST /api/v1/query") &&
+				!strings.HasPrefix(pattern, "POST /api/v1/series") && !strings.HasPrefix(pattern, "POST /api/v1/labels") &&
+				!strings.HasPrefix(pattern, "POST /api/v1/label") {
+				t.Errorf("%s changes state and is %s, want admin", pattern, access)
+			}
+		case strings.HasPrefix(pattern, "/debug/pprof/"):
+			if access != web.Admin {
+				t.Errorf("%s is %s, want admin", pattern, access)
+			}
+		}
+	}
+	if len(mux.Routes()) < 30 {
+		t.Fatalf("only %d routes mounted", len(mux.Routes()))
+	}
+	for _, p := range []string{"GET /-/healthy", "GET /-/ready", "GET /login", "GET /assets/"} {
+		if mux.Routes()[p] != web.Public {
+			t.Errorf("%s is not public", p)
+		}
 	}
 }
