@@ -111,7 +111,7 @@ func newTestEnv(t testing.TB, containers int, span, step time.Duration) *testEnv
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	n, err := notify.New(notify.DefaultConfig(), notify.Options{State: st, Logger: slog.New(slog.DiscardHandler)})
+	n, err := notify.New(notify.DefaultConfig(), notify.Options{State: st, Logger: slog.New(slog.DiscardHandler), ExternalURL: externalURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,10 +138,14 @@ func newTestEnv(t testing.TB, containers int, span, step time.Duration) *testEnv
 	mux := web.NewMux()
 	mux.Handle(ui.Routes()...)
 	mux.Handle(a.Routes()...)
+	mux.Handle(n.Routes()...) // the API and the signed acknowledgement links
 	srv := httptest.NewServer(web.SecureHeaders(a.Wrap(mux)))
 	t.Cleanup(srv.Close)
 	return &testEnv{srv: srv, ui: ui, db: db, notifier: n, alert: alert, now: now}
 }
+
+// externalURL is the notifier's; tests replace it with the server's.
+const externalURL = "http://vigie.test"
 
 var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
