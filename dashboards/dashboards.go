@@ -145,6 +145,8 @@ type page struct {
 	Error   string
 	Notice  string
 	Data    any
+	// Charts shows the range and refresh selects.
+	Charts bool
 }
 
 // ranges are the time ranges of the select, and their query steps.
@@ -175,7 +177,8 @@ func window(r *http.Request) (name string, d, step, rateWin time.Duration) {
 func (u *UI) newPage(r *http.Request, title, nav string) page {
 	name, _, _, _ := window(r)
 	p := page{Title: title, Nav: nav, User: auth.FromContext(r.Context()), Range: name, Path: r.URL.Path,
-		Refresh: r.URL.Query().Get("refresh"), Now: u.o.Now()}
+		Refresh: r.URL.Query().Get("refresh"), Now: u.o.Now(),
+		Charts: nav == "overview" || nav == "host" || nav == "postgres" || nav == "graph"}
 	for _, x := range ranges {
 		p.Ranges = append(p.Ranges, x.name)
 	}
