@@ -96,6 +96,8 @@ func (n *Notifier) Routes() []web.Route {
 		web.R("GET /api/v1/notifications", web.Read, n.getNotifications),
 		web.R("POST /api/v1/alerts/{fp}/ack", web.Admin, n.postAck),
 		web.R("GET /api/v1/alerts/{fp}/ack", web.Public, n.getAckPage),
+		// The link page's form posts here: its signature is the credential.
+		web.R("POST /api/v1/alerts/{fp}/ack/link", web.Public, n.postAckLink),
 	}
 }
 
@@ -436,6 +438,15 @@ func (n *Notifier) postAck(w http.ResponseWriter, r *http.Request) {
 	v1OK(w, a)
 }
 
+// postAckLink acknowledges through a signed link only.
+func (n *Notifier) postAckLink(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("sig") == "" {
+		ackPage(w, http.StatusForbidden, "This acknowledgement link is invalid or has expired.")
+		return
+	}
+	n.postAck(w, r)
+}
+
 // getAckPage answers the one-click link with a page that acknowledges by
 // posting itself: a person's browser acknowledges in one click, while link
 // scanners and chat previews, which fetch but don't run scripts, don't.
@@ -448,14 +459,14 @@ func (n *Notifier) getAckPage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = ackFormTmpl.Execute(w, map[string]string{"Action": r.URL.Path + "?" + r.URL.RawQuery, "FP": fp})
+	_ = ackFormTmpl.Execute(w, map[string]string{"Action": r.URL.Path + "/link?" + r.URL.RawQuery, "FP": fp})
 }
 
 var ackFormTmpl = template.Must(template.New("ack").Parse(`<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Acknowledge alert</title></head>
 <body style="font-family: sans-serif">
 <form method="post" action="{{ .Action }}"><p>Acknowledge alert {{ .FP }}?</p><button type="submit">Acknowledge</button></form>
-<script>document.forms[0].submit()</script>
+<script src="/assets/autosubmit.js"></script>
 </body></html>
 `))
 

@@ -100,6 +100,8 @@ type app struct {
 	notifier   *notifyComponent
 	heartbeats *heartbeat.Heartbeats
 	logStore   *logs.Store
+	// auth wraps the whole mux (dashboards/auth).
+	auth *authComponent
 }
 
 // newApp is the composition root: it builds every component of vigie, top
@@ -133,6 +135,11 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 			_ = a.store.Close()
 		}
 	}()
+
+	// Access control: users, sessions and tokens in the state database.
+	if a.auth, err = newAuthComponent(ctx, a, cfg); err != nil {
+		return nil, err
+	}
 
 	// Collection: built-in collectors in a Set, gathered by the Loop into the TSDB.
 	set := collector.NewSet(cfg.collectTimeout(), logger)
@@ -216,7 +223,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	maint.Add("rules", rm)
 
 	// Scaling recommends (and in apply mode sets) replicas from the TSDB.
-	scaler, err := newScalingComponent(cfg, engine, a.store, loop, a)
+	scaler, scalerComp, err := newScalingComponent(cfg, engine, a.store, loop, a)
 	if err != nil {
 		return nil, err
 	}
@@ -234,6 +241,12 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		Logger:    logger,
 	}))
 
+	// The web UI reads through the same interfaces as the API.
+	ui, err := newUIComponent(a, engine, n, rm, scaler)
+	if err != nil {
+		return nil, err
+	}
+
 	a.loop = &loopComponent{loop: loop, set: set, ready: a.ready}
 	a.rules = newRulesComponent(rm, loop, scrapeApp, logger)
 	a.rules.generated = generatedRuleFiles
@@ -248,7 +261,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		funcs{name: "api", routes: apiHandler.Routes, prepare: func(cfg *Config) (func(), error) {
 			return func() { apiHandler.ApplyConfig(cfg.API) }, nil
 		}},
-		scaler,
+		scalerComp,
 		upComp,
 		hbComp,
 		logsComp,
@@ -257,6 +270,8 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 				return func() { maint.SetRetention(cfg.Storage.StateRetention.D()) }, nil
 			}},
 		&selfComponent{a: a},
+		a.auth,
+		ui,
 	}, opts.extra...)
 
 	if err := a.apply(cfg); err != nil {
@@ -376,9 +391,9 @@ func (a *app) mux() *web.Mux {
 }
 
 // handler is the mux wrapped once with the middleware every response goes
-// through (the security headers; access control will sit here too).
+// through (access control, then the security headers).
 func (a *app) handler() http.Handler {
-	return web.SecureHeaders(a.mux())
+	return web.SecureHeaders(a.auth.a.Wrap(a.mux()))
 }
 
 // run serves HTTP and runs every component until ctx ends, then shuts down
@@ -402,6 +417,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	a.log.Info("vigie started", "version", version, "listen", ln.Addr().String(), "data_dir", a.config().Global.DataDir,
 		"config", orDefault(a.opts.flags.configFile, "<embedded default>"))
+	warnExposure(a.log, ln.Addr(), a.config())
 
 	// Components stop after the HTTP server, so they get their own context.
 	compCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))

@@ -152,7 +152,6 @@ func (c *selfComponent) Routes() []web.Route {
 		web.R("GET /-/ready", web.Public, c.readyHandler),
 		web.R("POST /-/reload", web.Admin, c.reloadHandler),
 		web.R("PUT /-/reload", web.Admin, c.reloadHandler),
-		web.R("GET /{$}", web.Read, c.index),
 		// Go's profiler, as Prometheus and node_exporter serve it.
 		web.R("/debug/pprof/", web.Admin, pprof.Index),
 		web.R("/debug/pprof/cmdline", web.Admin, pprof.Cmdline),
@@ -178,13 +177,4 @@ func (c *selfComponent) reloadHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "configuration reloaded")
-}
-
-func (c *selfComponent) index(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprintf(w, `<!doctype html><html><head><meta charset="utf-8"><title>vigie</title></head><body>
-<h1>vigie</h1><p>%s, up since %s.</p>
-<ul><li><a href="/metrics">/metrics</a></li><li><a href="/api/v1/targets">/api/v1/targets</a></li>
-<li><a href="/api/v1/rules">/api/v1/rules</a></li><li><a href="/api/v1/alerts">/api/v1/alerts</a></li></ul></body></html>`,
-		versionString(), c.a.start.Format(time.RFC3339))
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/collector/systemd"
 	"github.com/vigie-dev/vigie/config"
+	"github.com/vigie-dev/vigie/dashboards/auth"
 	"github.com/vigie-dev/vigie/dashboards/status"
 	"github.com/vigie-dev/vigie/logs"
 	"github.com/vigie-dev/vigie/notify"
@@ -45,6 +46,7 @@ type Config struct {
 	Logs    logs.Config    `yaml:"logs"`
 	// StatusPage is the public status page of the probes (docs/status-page.md).
 	StatusPage status.Config `yaml:"status_page"`
+	Auth       auth.Config   `yaml:"auth"`
 }
 
 // GlobalConfig is the global section.
@@ -95,6 +97,7 @@ func defaultConfig() Config {
 		Uptime:     uptime.DefaultConfig(),
 		Logs:       logs.DefaultConfig(),
 		StatusPage: status.DefaultConfig(),
+		Auth:       auth.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -148,6 +151,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("uptime", c.Uptime.Validate()))
 	errs = append(errs, config.Prefix("logs", c.Logs.Validate()))
 	errs = append(errs, c.validateStatusPage())
+	errs = append(errs, config.Prefix("auth", c.Auth.Validate()))
 	return errors.Join(errs...)
 }
 

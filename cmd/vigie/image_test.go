@@ -37,7 +37,12 @@ func TestStaticImageFromScratch(t *testing.T) {
 	if out, _ := exec.Command("file", bin).CombinedOutput(); strings.Contains(string(out), "dynamically linked") {
 		t.Fatalf("binary is not static: %s", out)
 	}
-	dockerfile := "FROM scratch\nCOPY vigie /vigie\nENTRYPOINT [\"/vigie\"]\nCMD [\"run\", \"--listen\", \"0.0.0.0:9753\", \"--data-dir\", \"/data\"]\n"
+	// Inside the container vigie listens on every interface, where it
+	// requires credentials unless the configuration says auth: none.
+	if err := os.WriteFile(filepath.Join(dir, "vigie.yml"), []byte("auth:\n  mode: none\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dockerfile := "FROM scratch\nCOPY vigie /vigie\nCOPY vigie.yml /vigie.yml\nENTRYPOINT [\"/vigie\"]\nCMD [\"run\", \"--config\", \"/vigie.yml\", \"--listen\", \"0.0.0.0:9753\", \"--data-dir\", \"/data\"]\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,7 @@ func commands() []command {
 	cmds = append(cmds, notifyCLICommands()...)
 	cmds = append(cmds, heartbeatCommands()...)
 	cmds = append(cmds, command{name: "incident", args: "open|update|resolve|list [ARGS...]", about: "open, update, resolve or list status page incidents (vigie incident help: their flags)", nargs: atLeast(1), setup: setupIncident})
+	cmds = append(cmds, userCommands()...)
 	cmds = append(cmds,
 		command{name: "version", about: "print the version", nargs: exactly(0), setup: func(*flag.FlagSet) runFunc {
 			return func(_ context.Context, _ []string, stdout, _ io.Writer) error {

@@ -16,7 +16,7 @@ import (
 // newScalingComponent builds the scaler: it reads the TSDB through the
 // engine after each collection, and scales Swarm services in apply mode
 // when Docker is configured.
-func newScalingComponent(cfg *Config, engine promql.QueryEngine, store *storage.Storage, loop *collector.Loop, a *app) (component, error) {
+func newScalingComponent(cfg *Config, engine promql.QueryEngine, store *storage.Storage, loop *collector.Loop, a *app) (*scaling.Scaler, component, error) {
 	log := a.log.With("component", "scaling")
 	var actuator scaling.Actuator
 	var inventory scaling.Inventory
@@ -44,11 +44,11 @@ func newScalingComponent(cfg *Config, engine promql.QueryEngine, store *storage.
 		if swarm != nil {
 			_ = swarm.Close()
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	// Recommendations follow the data: one evaluation per collection.
 	loop.OnCommit(s.Collected)
-	return funcs{
+	return s, funcs{
 		name:   "scaling",
 		run:    s.Run,
 		routes: s.Routes,
