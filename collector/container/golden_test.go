@@ -2,6 +2,7 @@ package container
 
 import (
 	"flag"
+	"github.com/vigie-dev/vigie/internal/promtooltest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -331,7 +332,7 @@ func TestGoldenDocker(t *testing.T) {
 		t.Errorf("stopped container has CPU usage series")
 	}
 	// promtool's linter: clean.
-	for _, l := range promtoolLint(t, reg) {
+	for _, l := range promtooltest.Lint(t, reg) {
 		t.Errorf("promtool check metrics: %s", l)
 	}
 }

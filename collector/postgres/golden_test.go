@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"flag"
+	"github.com/vigie-dev/vigie/internal/promtooltest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -177,7 +178,7 @@ CREATE TABLE skipped_t (id int)`); err != nil {
 	// promtool's linter: clean for vigie's own families (vigie_*, pg_bloat_*);
 	// on postgres_exporter's names only the suffix findings it gets itself
 	// (counters without _total, gauges ending in _count), kept for compatibility.
-	for _, l := range promtoolLint(t, h.reg) {
+	for _, l := range promtooltest.Lint(t, h.reg) {
 		upstream := strings.HasPrefix(l, "pg_") && !strings.HasPrefix(l, "pg_bloat_") &&
 			(strings.Contains(l, `should have "_total" suffix`) || strings.Contains(l, `should not have "_count" suffix`))
 		if !upstream {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/vigie-dev/vigie/internal/promtooltest"
 	"log/slog"
 	"math"
 	"os"
@@ -210,7 +211,7 @@ func TestPromtool(t *testing.T) {
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(collector.NewSet(10*time.Second, slog.New(slog.DiscardHandler), c))
-	if lint := promtoolLint(t, reg); len(lint) > 0 {
+	if lint := promtooltest.Lint(t, reg); len(lint) > 0 {
 		t.Errorf("promtool check metrics:\n%s", strings.Join(lint, "\n"))
 	}
 }

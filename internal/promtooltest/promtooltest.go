@@ -1,4 +1,6 @@
-package postgres
+// Package promtooltest runs Debian's promtool over a registry's metrics, for
+// the collectors' tests. Tests import it; the server binary does not.
+package promtooltest
 
 import (
 	"bytes"
@@ -11,9 +13,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
-// promtoolLint runs `promtool check metrics` over one gather of reg and
+// Lint runs `promtool check metrics` over one gather of reg and
 // returns its findings, one a line. Without promtool it skips, or fails in CI.
-func promtoolLint(t *testing.T, reg *prometheus.Registry) []string {
+func Lint(t *testing.T, reg *prometheus.Registry) []string {
 	t.Helper()
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
