@@ -73,8 +73,13 @@ receivers: [{name: hook, webhook_configs: [{url: %q}]}]
 	if !strings.Contains(out.String(), "acknowledged "+fp) {
 		t.Errorf("ack output %q", out.String())
 	}
+	// A flush started before the acknowledgement has finished once this
+	// one has run (flushes run one at a time); what it queued is sent.
+	assertFlushesQueueNothing(t, n, time.Now(), 0)
+	waitOutboxIdle(t, n)
 	before := len(got())
-	time.Sleep(500 * time.Millisecond)
+	// The flushes of the next repeat intervals queue nothing.
+	assertFlushesQueueNothing(t, n, time.Now(), intervals(3, 200*time.Millisecond)...)
 	if after := len(got()); after != before {
 		t.Errorf("%d repeats after the acknowledgement", after-before)
 	}
