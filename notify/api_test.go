@@ -47,7 +47,8 @@ receivers: [{name: hook, webhook_configs: [{url: %q}]}]
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /api/v2/alerts: %v %v", err, resp)
 	}
-	eventually(t, 5*time.Second, "the webhook", func() bool { return len(got()) == 1 })
+	// >= 1: a repeat may follow 200ms later on a slow machine.
+	eventually(t, 5*time.Second, "the webhook", func() bool { return len(got()) >= 1 })
 	m := got()[0]
 	for k, want := range map[string]any{"version": "4", "status": "firing", "receiver": "hook", "truncatedAlerts": float64(0)} {
 		if m[k] != want {
