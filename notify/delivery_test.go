@@ -86,8 +86,10 @@ func TestSMTPDownThenUp(t *testing.T) {
 	srv := &smtpServer{addr: addr}
 	srv.start(t)
 	eventually(t, 10*time.Second, "every notification delivered", func() bool { return len(srv.messages()) >= groups })
-	// Longer than a few retries and group intervals: nothing more comes.
-	time.Sleep(500 * time.Millisecond)
+	// Every notification is sent and the flushes of the next group
+	// intervals queue nothing: nothing more comes.
+	waitOutboxIdle(t, n)
+	assertFlushesQueueNothing(t, n, time.Now(), intervals(5, 100*time.Millisecond)...)
 	got := subjects(t, srv)
 	var want []string
 	for i := range groups {
@@ -119,8 +121,7 @@ func TestCrashRecovery(t *testing.T) {
 	if err := n1.Put(ctx, alerts...); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(30 * time.Millisecond)
-	rows, err := n1.flushDue(ctx, time.Now())
+	rows, err := n1.flushDue(ctx, time.Now().Add(20*time.Millisecond)) // past group_wait
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("queued %d notifications (%v), want 2", len(rows), err)
 	}
@@ -137,12 +138,16 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the queued notifications delivered", func() bool { return len(srv.messages()) >= 2 })
-	// Several group intervals later, still no second notification of these firing groups.
-	for range 5 {
-		time.Sleep(100 * time.Millisecond)
+	// Several group intervals later, still no second notification of these
+	// firing groups: the rules engine keeps re-sending, the flushes of the
+	// next intervals queue nothing.
+	waitOutboxIdle(t, n2)
+	now := time.Now()
+	for i := range 5 {
 		if err := n2.Put(ctx, alerts...); err != nil {
 			t.Fatal(err)
 		}
+		assertFlushesQueueNothing(t, n2, now, time.Duration(i+1)*100*time.Millisecond)
 	}
 	if got := subjects(t, srv); strings.Join(got, "|") != "[FIRING:1] Down|[FIRING:1] Slow" {
 		t.Fatalf("delivered %q", got)
@@ -159,7 +164,10 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the group's update", func() bool { return len(srv.messages()) >= 3 })
-	time.Sleep(300 * time.Millisecond)
+	waitOutboxIdle(t, n3)
+	// Neither vigie on this database has anything more to send.
+	assertFlushesQueueNothing(t, n3, time.Now(), intervals(3, 100*time.Millisecond)...)
+	assertFlushesQueueNothing(t, n2, time.Now(), intervals(3, 100*time.Millisecond)...)
 	if got := subjects(t, srv); strings.Join(got, "|") != "[FIRING:1] Down|[FIRING:1] Slow|[FIRING:2] Down" {
 		t.Fatalf("delivered %q", got)
 	}
@@ -184,9 +192,19 @@ delivery: {min_backoff: 20ms, max_backoff: 50ms, fallback_receiver: backup, fall
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the fallback mail", func() bool { return len(fallback.messages()) == 1 })
-	time.Sleep(300 * time.Millisecond)
-	if len(fallback.messages()) != 1 {
-		t.Fatalf("fallback told %d times", len(fallback.messages()))
+	// The broken receiver keeps failing: three more failed attempts later,
+	// the fallback has still been told only once.
+	attempts := func() int {
+		list, err := n.Notifications(context.Background(), 10, "pending", "broken")
+		if err != nil || len(list) != 1 {
+			t.Fatalf("pending notifications of broken: %v %v", list, err)
+		}
+		return list[0].Attempts
+	}
+	seen := attempts()
+	eventually(t, 10*time.Second, "three more failed attempts", func() bool { return attempts() >= seen+3 })
+	if list, _ := n.Notifications(context.Background(), 10, "", "backup"); len(list) != 1 || len(fallback.messages()) != 1 {
+		t.Fatalf("fallback told %d times, %d notifications queued for it", len(fallback.messages()), len(list))
 	}
 	p := parseMail(t, fallback.messages()[0].data)
 	if s := p.header.Get("Subject"); !strings.HasPrefix(s, "[fallback for broken]") {

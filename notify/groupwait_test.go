@@ -27,9 +27,24 @@ receivers:
     webhook_configs: [{url: %q}]
 `, hook.URL))
 	n, _ := newTestNotifier(t, cfg, nil)
+	waits := make(chan time.Duration, 1)
+	n.onDispatchWait = func(d time.Duration) {
+		select {
+		case waits <- d:
+		default:
+		}
+	}
 	runNotifier(t, n)
-	// Let the dispatcher settle into its idle wait first.
-	time.Sleep(100 * time.Millisecond)
+	// Let the dispatcher settle into its idle wait first: with no group,
+	// it waits a minute.
+	select {
+	case d := <-waits:
+		if d != time.Minute {
+			t.Fatalf("the idle dispatcher waits %s, want 1m", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dispatcher never waited")
+	}
 	a := alert("Idle")
 	a.EndsAt = time.Now().Add(time.Hour)
 	put := time.Now()

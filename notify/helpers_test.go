@@ -160,3 +160,41 @@ func (s *syncBuffer) String() string {
 func slogTo(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// waitOutboxIdle waits until n's outbox holds no pending notification:
+// every queued one has been sent (or given up), so the outbox worker will
+// send nothing more unless a flush queues something new.
+func waitOutboxIdle(t testing.TB, n *Notifier) {
+	t.Helper()
+	eventually(t, 10*time.Second, "an outbox with nothing pending", func() bool {
+		list, err := n.Notifications(context.Background(), 1, "pending", "")
+		return err == nil && len(list) == 0
+	})
+}
+
+// assertFlushesQueueNothing flushes n's groups as if each of the given
+// delays had passed since now, in order, and fails if any flush queues a
+// notification. With an idle outbox this proves "nothing more is sent"
+// without waiting: the dispatcher would run exactly these flushes.
+func assertFlushesQueueNothing(t testing.TB, n *Notifier, now time.Time, after ...time.Duration) {
+	t.Helper()
+	for _, d := range after {
+		rows, err := n.flushDue(context.Background(), now.Add(d))
+		if err != nil {
+			t.Fatalf("flush at +%s: %v", d, err)
+		}
+		if len(rows) != 0 {
+			t.Fatalf("flush at +%s queued %q, want nothing", d, describeAll(rows))
+		}
+	}
+}
+
+// intervals returns n delays, one every step: the flushes of n group or
+// repeat intervals.
+func intervals(n int, step time.Duration) []time.Duration {
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = time.Duration(i+1) * step
+	}
+	return out
+}

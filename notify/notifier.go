@@ -68,6 +68,10 @@ type Notifier struct {
 	sendMu   sync.Mutex
 	inflight map[int64]bool
 	sends    sync.WaitGroup
+
+	// onDispatchWait, when set (by tests, before Run), is called each
+	// time the dispatcher is about to wait, with how long it will wait.
+	onDispatchWait func(wait time.Duration)
 }
 
 // alertEntry is the latest state of one alert.
@@ -504,6 +508,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 			wait = min(wait, max(next.Sub(n.now()), 0))
 		}
 		timer.Reset(wait)
+		if n.onDispatchWait != nil {
+			n.onDispatchWait(wait)
+		}
 		select {
 		case <-ctx.Done():
 			// Let deliveries in flight finish, within a bound.

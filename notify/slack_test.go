@@ -137,7 +137,9 @@ delivery: {min_backoff: 20ms, max_backoff: 50ms}
 		c := fs.all()
 		return len(c) >= 3 && c[len(c)-1].answer == http.StatusOK
 	})
-	time.Sleep(300 * time.Millisecond)
+	// Sent, and the next group intervals queue nothing: no fourth call comes.
+	waitOutboxIdle(t, n)
+	assertFlushesQueueNothing(t, n, time.Now(), intervals(3, 100*time.Millisecond)...)
 	calls := fs.all()
 	if len(calls) != 3 {
 		t.Fatalf("%d webhook calls, want 3 (429, 500, 200)", len(calls))

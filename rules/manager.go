@@ -77,6 +77,10 @@ type Manager struct {
 	pendingTS     time.Time // latest collection timestamp not yet handled
 	lastCollected time.Time // wall time of the last Collected call
 	signal        chan struct{}
+
+	// afterCollected, when set (by tests, before Run), is called once Run
+	// has handled the collection at ts, evaluated or not.
+	afterCollected func(ts time.Time)
 }
 
 // group is one Prometheus rule group and vigie's schedule for it.
@@ -350,6 +354,9 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.sigMu.Unlock()
 			if !ts.IsZero() {
 				m.evalDue(ctx, ts, true)
+				if m.afterCollected != nil {
+					m.afterCollected(ts)
+				}
 			}
 		case <-timer.C:
 			m.evalDue(ctx, m.o.Now(), false)

@@ -529,6 +529,8 @@ func TestCollectedTriggersEvaluation(t *testing.T) {
 	cfg := userConfig(rules)
 	cfg.EvaluationInterval = config.Duration(time.Hour) // the timer would not fire during the test
 	e := openEnv(t, t.TempDir(), cfg)
+	handled := make(chan time.Time, 8)
+	e.m.afterCollected = func(ts time.Time) { handled <- ts }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = e.m.Run(ctx); close(done) }()
@@ -546,7 +548,15 @@ func TestCollectedTriggersEvaluation(t *testing.T) {
 	ts2 := ts.Add(time.Second)
 	e.append(ts2, "temp", 20, "room", "a")
 	e.m.Collected(ts2)
-	time.Sleep(100 * time.Millisecond) // nothing to poll for: asserting an absence
+	// Wait until Run has handled this collection, then check it did not evaluate.
+	var got time.Time
+	for !got.Equal(ts2) {
+		select {
+		case got = <-handled:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the collection at ts2 was not handled within 5s")
+		}
+	}
 	if !g.GetLastEvalTimestamp().Equal(ts) {
 		t.Fatalf("group evaluated at %v before its interval", g.GetLastEvalTimestamp())
 	}

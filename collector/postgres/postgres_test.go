@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -280,6 +281,11 @@ func TestWrongPassword(t *testing.T) {
 		InstanceConfig{Name: "url", DSN: config.Secret(pg.DSN("vigie", wrong, "postgres"))},
 		InstanceConfig{Name: "kv", DSN: config.Secret(fmt.Sprintf("host=127.0.0.1 port=%d user=vigie password=%s dbname=postgres sslmode=disable", pg.Port, wrong))},
 	)
+	// The reconnection backoff runs on an injected clock: the test moves
+	// it past the backoff instead of sleeping.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	h.c.now = func() time.Time { return time.Unix(0, clock.Load()) }
 	var updateErr error
 	for range 2 {
 		s := h.gather()
@@ -291,7 +297,7 @@ func TestWrongPassword(t *testing.T) {
 		if v := s.must(t, "vigie_collector_success", "collector", "postgres"); v != 0 {
 			t.Errorf("vigie_collector_success = %v", v)
 		}
-		time.Sleep(150 * time.Millisecond) // past the test's backoff: attempt again
+		clock.Add(int64(h.c.maxBackoff + time.Millisecond)) // past the backoff: attempt again
 		updateErr = h.c.Update(ctxT(t), make(chan prometheus.Metric, 1000))
 	}
 	s := h.gather()
@@ -376,10 +382,29 @@ func TestPgMonitorRoleCollectsEverything(t *testing.T) {
 	if _, err := conn.Exec(ctx, `BEGIN; SELECT txid_current()`); err != nil {
 		t.Fatal(err)
 	}
-	opened := time.Now()
 
 	h := newHarness(t, InstanceConfig{Name: "db1", DSN: config.Secret(pg.DSN("vigie", "monitor-pw", "postgres"))})
-	time.Sleep(time.Until(opened.Add(1100 * time.Millisecond)))
+	// The transaction's age is measured by the server's clock: wait until
+	// the server itself sees it open for over a second.
+	probe, err := pgx.Connect(ctx, pg.SuperuserDSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close(ctx)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var age float64
+		if err := probe.QueryRow(ctx, `SELECT COALESCE(MAX(EXTRACT(EPOCH FROM clock_timestamp() - xact_start)), 0)::float8
+			FROM pg_stat_activity WHERE state = 'idle in transaction'`).Scan(&age); err != nil {
+			t.Fatal(err)
+		}
+		if age > 1.05 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the open transaction is %.2fs old after 10s", age)
+		}
+	}
+	probe.Close(ctx)
 	s := h.gather()
 	if v := s.must(t, "vigie_collector_success", "collector", "postgres"); v != 1 {
 		t.Fatalf("collector failed as pg_monitor; log:\n%s", h.log)
