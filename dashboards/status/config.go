@@ -1,9 +1,9 @@
 // Package status serves vigie's public status page: GET /status (HTML,
 // no JavaScript), /status.json, SVG badges, an Atom feed of incidents,
-// and the incidents API. Components are uptime probes and heartbeats that
-// the configuration (or a probe's own `status:` block) puts on the page;
-// their figures come from uptime.History and the heartbeats' status
-// history, never from the TSDB.
+// and the incidents API. Components are uptime probes, heartbeats and file
+// checks that the configuration (or a probe's own `status:` block) puts on
+// the page; their figures come from uptime.History and the heartbeats' and
+// file checks' status history, never from the TSDB.
 package status
 
 import (

@@ -135,3 +135,38 @@ func TestEvaluateFile(t *testing.T) {
 		}
 	}
 }
+
+// Run records file checks' status changes on its own, without a reader.
+func TestRunRecordsFileStatus(t *testing.T) {
+	now := time.Date(2026, 5, 4, 4, 0, 0, 0, time.UTC)
+	root, cfg := backupTree(t, now)
+	h, err := New(context.Background(), Options{Config: cfg, StateDB: openState(t, t.TempDir()), RootPath: root,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	want := map[string]FileStatus{"stale": FileStale, "empty": FileTooSmall, "good": FileOK, "none": FileMissing}
+	deadline := time.Now().Add(10 * time.Second)
+	for name, st := range want {
+		for {
+			trs, err := h.store.transitions(context.Background(), fileHistory, name, now, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(trs) == 1 {
+				if FileStatus(trs[0].Status) != st || !trs[0].At.Equal(now) {
+					t.Errorf("%s: recorded %v, want %s at %v", name, trs[0], st, now)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: Run recorded nothing in 10s", name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
