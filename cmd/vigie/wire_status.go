@@ -31,14 +31,17 @@ type statusComponent struct {
 }
 
 // newStatusComponent builds the status page over the probes' history and,
-// when hbs is not nil, the heartbeats; its metrics go to reg.
+// when hbs is not nil, the heartbeats (and the file checks, which
+// *heartbeat.Heartbeats also runs); its metrics go to reg.
 func newStatusComponent(ctx context.Context, cfg *Config, up *uptime.Manager, hbs status.Heartbeats, state *storage.State,
 	reg prometheus.Registerer, logger *slog.Logger, now func() time.Time) (*statusComponent, error) {
+	files, _ := hbs.(status.FileChecks)
 	page, err := status.New(ctx, status.Options{
 		Config:      cfg.StatusPage,
 		History:     up.History(),
 		Probes:      up,
 		Heartbeats:  hbs,
+		Files:       files,
 		StateDB:     state,
 		Logger:      logger,
 		Now:         now,
@@ -94,7 +97,7 @@ func (c *statusComponent) sink(next rules.Sink) rules.Sink {
 }
 
 // validateStatusPage checks status_page and that its components name
-// configured probes and heartbeats (discovered probes come and go, so they
+// configured probes, heartbeats and file checks (discovered probes come and go, so they
 // cannot be named).
 func (c *Config) validateStatusPage() error {
 	probes := make([]string, 0, len(c.Uptime.Probes))
@@ -103,7 +106,7 @@ func (c *Config) validateStatusPage() error {
 	}
 	return config.Prefix("status_page", errors.Join(
 		c.StatusPage.Validate(),
-		c.StatusPage.ValidateRefs(status.Known(probes...), status.Known(heartbeatNames(c)...)),
+		c.StatusPage.ValidateRefs(status.Known(probes...), status.Known(heartbeatNames(c)...), status.Known(fileCheckNames(c)...)),
 	))
 }
 
@@ -128,6 +131,16 @@ func heartbeatNames(c *Config) []string {
 	names := make([]string, 0, len(c.Uptime.Heartbeat.Heartbeats))
 	for _, h := range c.Uptime.Heartbeat.Heartbeats {
 		names = append(names, h.Name)
+	}
+	return names
+}
+
+// fileCheckNames are the file checks (uptime.files) status_page
+// components may name.
+func fileCheckNames(c *Config) []string {
+	names := make([]string, 0, len(c.Uptime.Heartbeat.Files))
+	for _, f := range c.Uptime.Heartbeat.Files {
+		names = append(names, f.Name)
 	}
 	return names
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -18,9 +20,11 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/vigie-dev/vigie/internal/vigietest"
+	"github.com/vigie-dev/vigie/internal/web"
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/storage"
 	"github.com/vigie-dev/vigie/uptime"
+	"github.com/vigie-dev/vigie/uptime/heartbeat"
 )
 
 // statusConfig adds a second probe, listed on the status page by name; the
@@ -222,5 +226,98 @@ func TestStatusPageReload(t *testing.T) {
 	}
 	if got := title(); got != "Acme" {
 		t.Fatalf("title after a refused reload %q, want Acme", got)
+	}
+}
+
+// statusFileConfig adds a file check (uptime.files) and a status page
+// component naming ref as a file check.
+func statusFileConfig(ref string) string {
+	cfg := strings.Replace(statusConfig("http://127.0.0.1:1"), "status_page:", `  files:
+    - {name: dumps, path: /backup/*.dump, max_age: 24h}
+status_page:`, 1)
+	return cfg + "        - {name: Database dumps, file: " + ref + "}\n"
+}
+
+// A component naming no configured file check is refused with file:line.
+func TestStatusPageUnknownFileCheckRefused(t *testing.T) {
+	file := writeConfig(t, statusFileConfig("nope"))
+	_, err := loadConfig(file)
+	if err == nil || !strings.Contains(err.Error(), file+":") ||
+		!strings.Contains(err.Error(), `status_page.groups[0].components[1].file: unknown file check "nope"`) {
+		t.Fatalf("loadConfig: %v", err)
+	}
+}
+
+// A file check named by a component shows on the page, from the
+// heartbeats component the app builds: operational with a fresh backup,
+// down once it is older than max_age.
+func TestStatusPageFileCheck(t *testing.T) {
+	cfg, err := loadConfig(writeConfig(t, statusFileConfig("dumps")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 24, 4, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	root := t.TempDir()
+	dump := filepath.Join(root, "backup", "db.dump")
+	if err := os.MkdirAll(filepath.Dir(dump), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dump, []byte("dump"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(dump, now, now); err != nil {
+		t.Fatal(err)
+	}
+	state, err := storage.OpenState(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = state.Close() })
+	up, err := uptime.New(uptime.Options{Config: cfg.Uptime, StateDB: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := heartbeat.New(t.Context(), heartbeat.Options{Config: cfg.Uptime.Heartbeat, StateDB: state, RootPath: root, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := newStatusComponent(t.Context(), cfg, up, hb, state, prometheus.NewRegistry(), slog.New(slog.DiscardHandler), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := web.NewMux()
+	mux.Handle(sc.Routes()...)
+	dumps := func() (string, int) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status.json", nil))
+		var snap struct {
+			Groups []struct {
+				Components []struct {
+					Name, Kind, State string
+					Days              []json.RawMessage
+				} `json:"components"`
+			} `json:"groups"`
+		}
+		if err := json.NewDecoder(rec.Body).Decode(&snap); err != nil {
+			t.Fatalf("/status.json: %d %v", rec.Code, err)
+		}
+		for _, g := range snap.Groups {
+			for _, c := range g.Components {
+				if c.Name == "Database dumps" && c.Kind == "file" {
+					return c.State, len(c.Days)
+				}
+			}
+		}
+		t.Fatalf("/status.json has no file component: %+v", snap)
+		return "", 0
+	}
+	if st, days := dumps(); st != "operational" || days != 90 {
+		t.Errorf("fresh backup: %s, %d days", st, days)
+	}
+	now = now.Add(25 * time.Hour) // past the snapshot cache and max_age
+	if st, _ := dumps(); st != "down" {
+		t.Errorf("stale backup: %s, want down", st)
 	}
 }

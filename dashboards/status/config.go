@@ -1,9 +1,9 @@
 // Package status serves vigie's public status page: GET /status (HTML,
 // no JavaScript), /status.json, SVG badges, an Atom feed of incidents,
-// and the incidents API. Components are uptime probes and heartbeats that
-// the configuration (or a probe's own `status:` block) puts on the page;
-// their figures come from uptime.History and the heartbeats' status
-// history, never from the TSDB.
+// and the incidents API. Components are uptime probes, heartbeats and file
+// checks that the configuration (or a probe's own `status:` block) puts on
+// the page; their figures come from uptime.History and the heartbeats' and
+// file checks' status history, never from the TSDB.
 package status
 
 import (
@@ -66,12 +66,14 @@ type GroupConfig struct {
 	Components []ComponentConfig `yaml:"components"`
 }
 
-// ComponentConfig is one line of the page: a probe or a heartbeat.
+// ComponentConfig is one line of the page: a probe, a heartbeat or a
+// file check (uptime.files).
 type ComponentConfig struct {
 	// Name is what the page shows; unique across groups.
 	Name        string `yaml:"name"`
 	Probe       string `yaml:"probe,omitempty"`
 	Heartbeat   string `yaml:"heartbeat,omitempty"`
+	File        string `yaml:"file,omitempty"`
 	Description string `yaml:"description,omitempty"`
 	// ShowURL shows the probe's URL or target (hidden by default: it is
 	// often an internal name).
@@ -83,7 +85,7 @@ type ComponentConfig struct {
 // components while it lasts.
 type MaintenanceConfig struct {
 	Name string `yaml:"name"`
-	// Components are component names (or probe or heartbeat names);
+	// Components are component names (or probe, heartbeat or file check names);
 	// empty means every component.
 	Components []string  `yaml:"components,omitempty"`
 	Start      time.Time `yaml:"start"`
@@ -99,8 +101,8 @@ func DefaultConfig() Config { return Config{} }
 
 var refRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
 
-// Validate checks the section on its own; references to probes and
-// heartbeats are checked by ValidateRefs, which the root calls with what
+// Validate checks the section on its own; references to probes,
+// heartbeats and file checks are checked by ValidateRefs, which the root calls with what
 // the uptime section defines.
 func (c Config) Validate() error {
 	var errs []error
@@ -144,27 +146,41 @@ func (c ComponentConfig) validate() error {
 	if strings.TrimSpace(c.Name) == "" {
 		errs = append(errs, config.Errorf("name", "a component needs a name"))
 	}
+	set := 0
+	for _, ref := range []string{c.Probe, c.Heartbeat, c.File} {
+		if ref != "" {
+			set++
+		}
+	}
 	switch {
-	case c.Probe == "" && c.Heartbeat == "":
-		errs = append(errs, config.Errorf("probe", "set probe or heartbeat"))
-	case c.Probe != "" && c.Heartbeat != "":
-		errs = append(errs, config.Errorf("heartbeat", "set probe or heartbeat, not both"))
+	case set == 0:
+		errs = append(errs, config.Errorf("probe", "set probe, heartbeat or file"))
+	case set > 1 && c.File != "":
+		errs = append(errs, config.Errorf("file", "set one of probe, heartbeat or file"))
+	case set > 1:
+		errs = append(errs, config.Errorf("heartbeat", "set one of probe, heartbeat or file"))
 	case c.Probe != "" && !refRE.MatchString(c.Probe):
 		errs = append(errs, config.Errorf("probe", "%q is not a probe name", c.Probe))
 	case c.Heartbeat != "" && !refRE.MatchString(c.Heartbeat):
 		errs = append(errs, config.Errorf("heartbeat", "%q is not a heartbeat name", c.Heartbeat))
+	case c.File != "" && !refRE.MatchString(c.File):
+		errs = append(errs, config.Errorf("file", "%q is not a file check name", c.File))
 	}
 	if c.ShowURL && c.Heartbeat != "" {
 		errs = append(errs, config.Errorf("show_url", "a heartbeat has no URL to show"))
 	}
+	if c.ShowURL && c.File != "" {
+		errs = append(errs, config.Errorf("show_url", "a file check has no URL to show"))
+	}
 	return errors.Join(errs...)
 }
 
-// ValidateRefs checks that every component names a probe or heartbeat
-// that exists, and that every maintenance names a component, probe or
-// heartbeat. The root passes lookups over the uptime section (static
-// probes: discovered ones come and go, so they cannot be referenced).
-func (c Config) ValidateRefs(knownProbe, knownHeartbeat func(string) bool) error {
+// ValidateRefs checks that every component names a probe, heartbeat or
+// file check that exists, and that every maintenance names a component,
+// probe, heartbeat or file check. The root passes lookups over the uptime
+// section (static probes: discovered ones come and go, so they cannot be
+// referenced).
+func (c Config) ValidateRefs(knownProbe, knownHeartbeat, knownFile func(string) bool) error {
 	var errs []error
 	names := map[string]bool{}
 	for i, g := range c.Groups {
@@ -177,13 +193,16 @@ func (c Config) ValidateRefs(knownProbe, knownHeartbeat func(string) bool) error
 			if comp.Heartbeat != "" && !knownHeartbeat(comp.Heartbeat) {
 				errs = append(errs, config.Errorf(p+".heartbeat", "unknown heartbeat %q (uptime.heartbeats)", comp.Heartbeat))
 			}
+			if comp.File != "" && !knownFile(comp.File) {
+				errs = append(errs, config.Errorf(p+".file", "unknown file check %q (uptime.files)", comp.File))
+			}
 		}
 	}
 	for i, m := range c.Maintenance {
 		for j, n := range m.Components {
-			if !names[n] && !knownProbe(n) && !knownHeartbeat(n) {
+			if !names[n] && !knownProbe(n) && !knownHeartbeat(n) && !knownFile(n) {
 				errs = append(errs, config.Errorf(fmt.Sprintf("maintenance[%d].components[%d]", i, j),
-					"%q is neither a component of the page nor a probe or heartbeat", n))
+					"%q is neither a component of the page nor a probe, heartbeat or file check", n))
 			}
 		}
 	}

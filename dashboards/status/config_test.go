@@ -30,9 +30,10 @@ groups:
     components:
       - {name: API, probe: api, show_url: true}
       - {name: Backup, heartbeat: backup}
+      - {name: Backup files, file: db-dumps}
 maintenance:
   - name: Upgrade
-    components: [API]
+    components: [API, db-dumps]
     start: 2030-01-17T12:00:00Z
     end: 2030-01-17T14:00:00+01:00
     message: read-only
@@ -47,11 +48,13 @@ maintenance:
 		t.Error("enabled should default to having components")
 	}
 	known := Known
-	if err := c.ValidateRefs(known("api"), known("backup")); err != nil {
+	if err := c.ValidateRefs(known("api"), known("backup"), known("db-dumps")); err != nil {
 		t.Error(err)
 	}
-	err := c.ValidateRefs(known(), known("other"))
-	for _, want := range []string{`groups[0].components[0].probe: unknown probe "api"`, `groups[0].components[1].heartbeat: unknown heartbeat "backup"`} {
+	err := c.ValidateRefs(known(), known("other"), known("backup"))
+	for _, want := range []string{`groups[0].components[0].probe: unknown probe "api"`, `groups[0].components[1].heartbeat: unknown heartbeat "backup"`,
+		`groups[0].components[2].file: unknown file check "db-dumps" (uptime.files)`,
+		`maintenance[0].components[1]: "db-dumps" is neither a component of the page nor a probe, heartbeat or file check`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("refs: %v, want %s", err, want)
 		}
@@ -66,9 +69,15 @@ func TestConfigErrors(t *testing.T) {
 		want []string
 	}{
 		{"empty component", Config{Groups: []GroupConfig{{Name: "G", Components: []ComponentConfig{{}}}}},
-			[]string{"groups[0].components[0].name: a component needs a name", "groups[0].components[0].probe: set probe or heartbeat"}},
+			[]string{"groups[0].components[0].name: a component needs a name", "groups[0].components[0].probe: set probe, heartbeat or file"}},
 		{"both", Config{Groups: []GroupConfig{{Name: "G", Components: []ComponentConfig{{Name: "a", Probe: "p", Heartbeat: "h", ShowURL: true}}}}},
-			[]string{"components[0].heartbeat: set probe or heartbeat, not both"}},
+			[]string{"components[0].heartbeat: set one of probe, heartbeat or file"}},
+		{"file and probe", Config{Groups: []GroupConfig{{Name: "G", Components: []ComponentConfig{{Name: "a", Probe: "p", File: "f"}}}}},
+			[]string{"components[0].file: set one of probe, heartbeat or file"}},
+		{"file url", Config{Groups: []GroupConfig{{Name: "G", Components: []ComponentConfig{{Name: "a", File: "f", ShowURL: true}}}}},
+			[]string{"components[0].show_url: a file check has no URL to show"}},
+		{"file name", Config{Groups: []GroupConfig{{Name: "G", Components: []ComponentConfig{{Name: "a", File: "a b"}}}}},
+			[]string{`components[0].file: "a b" is not a file check name`}},
 		{"heartbeat url", Config{Groups: []GroupConfig{{Name: "G", Components: []ComponentConfig{{Name: "a", Heartbeat: "h", ShowURL: true}}}}},
 			[]string{"components[0].show_url: a heartbeat has no URL to show"}},
 		{"duplicate", Config{Groups: []GroupConfig{{Name: "G", Components: []ComponentConfig{{Name: "a", Probe: "p"}}}, {Components: []ComponentConfig{{Name: "a", Probe: "q"}}}}},
@@ -118,7 +127,7 @@ func TestConfigErrorsHaveLines(t *testing.T) {
 	var r root
 	err := config.Decode("vigie.yml", []byte(doc), &r)
 	for _, want := range []string{
-		"vigie.yml:7:22: status_page.groups[0].components[0].heartbeat: set probe or heartbeat, not both",
+		"vigie.yml:7:22: status_page.groups[0].components[0].heartbeat: set one of probe, heartbeat or file",
 		"vigie.yml:11:12: status_page.maintenance[0].end: must be after start",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {

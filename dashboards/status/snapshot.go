@@ -59,7 +59,7 @@ type ComponentView struct {
 	Name          string         `json:"name"`
 	Description   string         `json:"description,omitempty"`
 	URL           string         `json:"url,omitempty"`
-	Kind          string         `json:"kind"` // probe | heartbeat
+	Kind          string         `json:"kind"` // probe | heartbeat | file
 	State         string         `json:"state"`
 	Since         *time.Time     `json:"since,omitempty"`
 	Uptime        []WindowUptime `json:"uptime"`
@@ -145,9 +145,16 @@ func (p *Page) build(ctx context.Context) (*Snapshot, bool, error) {
 			hbs[in.Name] = in
 		}
 	}
+	var files map[string]heartbeat.FileInfo
+	if p.files != nil {
+		files = map[string]heartbeat.FileInfo{}
+		for _, in := range p.files.Files() {
+			files[in.Name] = in
+		}
+	}
 	groups := map[string]int{} // group name → index, in order of first appearance
 	for _, c := range comps {
-		v, err := p.component(ctx, c, hbs, now)
+		v, err := p.component(ctx, c, hbs, files, now)
 		if err != nil {
 			return nil, false, err
 		}
@@ -245,7 +252,8 @@ func markIncidents(v *ComponentView, all []Incident) {
 	}
 }
 
-func (p *Page) component(ctx context.Context, c component, hbs map[string]heartbeat.Info, now time.Time) (ComponentView, error) {
+func (p *Page) component(ctx context.Context, c component, hbs map[string]heartbeat.Info,
+	files map[string]heartbeat.FileInfo, now time.Time) (ComponentView, error) {
 	v := ComponentView{ID: c.ID, Name: c.Name, Description: c.Description}
 	if c.ShowURL {
 		v.URL = c.Instance
@@ -253,6 +261,10 @@ func (p *Page) component(ctx context.Context, c component, hbs map[string]heartb
 	if c.Heartbeat != "" {
 		v.Kind = "heartbeat"
 		return v, p.heartbeatView(ctx, &v, c.Heartbeat, hbs, now)
+	}
+	if c.File != "" {
+		v.Kind = "file"
+		return v, p.fileView(ctx, &v, c.File, files, now)
 	}
 	v.Kind = "probe"
 	return v, p.probeView(ctx, &v, c.Probe, now)
@@ -325,15 +337,57 @@ func (p *Page) heartbeatView(ctx context.Context, v *ComponentView, name string,
 		since := trs[n-1].At.UTC()
 		v.Since = &since
 	}
+	marks := make([]mark, len(trs))
+	for i, tr := range trs {
+		marks[i] = mark{At: tr.At, Known: tr.Status != heartbeat.StatusNew, Down: hbDown(tr.Status)}
+	}
+	fillHistory(v, marks, first, today, now)
+	return nil
+}
+
+// fileView is a file check: operational while its newest file is fresh
+// and big enough, down otherwise (stale, too small or missing), as the
+// BackupStale and BackupTooSmall alerts are critical.
+func (p *Page) fileView(ctx context.Context, v *ComponentView, name string, files map[string]heartbeat.FileInfo, now time.Time) error {
+	v.State = StateUnknown
+	if in, ok := files[name]; ok {
+		v.State = StateDown
+		if in.Status.Up() {
+			v.State = StateOperational
+		}
+	}
+	today := now.Truncate(24 * time.Hour)
+	first := today.AddDate(0, 0, -(Days - 1))
+	var trs []heartbeat.FileTransition
+	if p.files != nil {
+		var err error
+		if trs, err = p.files.FileHistory(ctx, name, first, now); err != nil {
+			return fmt.Errorf("status page: file check %s: %w", name, err)
+		}
+	}
+	if n := len(trs); n > 0 && v.State != StateUnknown {
+		since := trs[n-1].At.UTC()
+		v.Since = &since
+	}
+	marks := make([]mark, len(trs))
+	for i, tr := range trs {
+		marks[i] = mark{At: tr.At, Known: true, Down: !tr.Status.Up()}
+	}
+	fillHistory(v, marks, first, today, now)
+	return nil
+}
+
+// fillHistory sets v's window uptimes and its daily bars from first to
+// today from a status history.
+func fillHistory(v *ComponentView, marks []mark, first, today, now time.Time) {
 	for _, w := range Windows {
-		up, known, _ := hbShare(trs, now.Add(-w.D), now, now)
+		up, known, _ := share(marks, now.Add(-w.D), now, now)
 		v.Uptime = append(v.Uptime, WindowUptime{Window: w.Name, Ratio: ratio(up, known)})
 	}
 	for d := first; !d.After(today); d = d.AddDate(0, 0, 1) {
-		up, known, outages := hbShare(trs, d, d.Add(24*time.Hour), now)
+		up, known, outages := share(marks, d, d.Add(24*time.Hour), now)
 		v.Days = append(v.Days, Day{Date: d.Format(time.DateOnly), Uptime: ratio(up, known), Outages: outages})
 	}
-	return nil
 }
 
 func ratio(up, known time.Duration) float64 {
@@ -343,11 +397,17 @@ func ratio(up, known time.Duration) float64 {
 	return float64(up) / float64(known)
 }
 
-// hbShare measures, over [from, to) cut at now, how long the heartbeat's
-// status was known (not new) and up, and how many times it went down.
-// trs are its changes, oldest first, starting with the one in effect at
-// the history's start.
-func hbShare(trs []heartbeat.Transition, from, to, now time.Time) (up, known time.Duration, outages int) {
+// mark is a change of status of a heartbeat or a file check: whether the
+// new status is known (a heartbeat that never ran is not) and down.
+type mark struct {
+	At          time.Time
+	Known, Down bool
+}
+
+// share measures, over [from, to) cut at now, how long the status was
+// known and up, and how many times it went down. trs are the changes,
+// oldest first, starting with the one in effect at the history's start.
+func share(trs []mark, from, to, now time.Time) (up, known time.Duration, outages int) {
 	if to.After(now) {
 		to = now
 	}
@@ -362,14 +422,14 @@ func hbShare(trs []heartbeat.Transition, from, to, now time.Time) (up, known tim
 		if end.After(to) {
 			end = to
 		}
-		if hbDown(tr.Status) && !tr.At.Before(from) && tr.At.Before(to) && (i == 0 || !hbDown(trs[i-1].Status)) {
+		if tr.Down && !tr.At.Before(from) && tr.At.Before(to) && (i == 0 || !trs[i-1].Down) {
 			outages++
 		}
-		if !end.After(start) || tr.Status == heartbeat.StatusNew {
+		if !end.After(start) || !tr.Known {
 			continue
 		}
 		known += end.Sub(start)
-		if !hbDown(tr.Status) {
+		if !tr.Down {
 			up += end.Sub(start)
 		}
 	}

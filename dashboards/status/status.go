@@ -34,20 +34,30 @@ type Heartbeats interface {
 	History(ctx context.Context, name string, from, to time.Time) ([]heartbeat.Transition, error)
 }
 
+// FileChecks is what the page reads of file checks (uptime.files,
+// *heartbeat.Heartbeats).
+type FileChecks interface {
+	Files() []heartbeat.FileInfo
+	FileHistory(ctx context.Context, name string, from, to time.Time) ([]heartbeat.FileTransition, error)
+}
+
 // The real implementations satisfy the seams.
 var (
 	_ History    = (*uptime.History)(nil)
 	_ Probes     = (*uptime.Manager)(nil)
 	_ Heartbeats = (*heartbeat.Heartbeats)(nil)
+	_ FileChecks = (*heartbeat.Heartbeats)(nil)
 )
 
-// Options are what New needs. History and StateDB are required; Probes
-// and Heartbeats may be nil (then only what they would give is missing).
+// Options are what New needs. History and StateDB are required; Probes,
+// Heartbeats and Files may be nil (then only what they would give is
+// missing).
 type Options struct {
 	Config     Config
 	History    History
 	Probes     Probes
 	Heartbeats Heartbeats
+	Files      FileChecks
 	StateDB    *storage.State
 	Logger     *slog.Logger
 	// Now is the clock (time.Now when nil).
@@ -63,6 +73,7 @@ type Page struct {
 	history     History
 	probes      Probes
 	heartbeats  Heartbeats
+	files       FileChecks
 	incidents   incidents
 	logger      *slog.Logger
 	now         func() time.Time
@@ -103,7 +114,7 @@ func New(ctx context.Context, o Options) (*Page, error) {
 		o.Now = time.Now
 	}
 	return &Page{
-		history: o.History, probes: o.Probes, heartbeats: o.Heartbeats,
+		history: o.History, probes: o.Probes, heartbeats: o.Heartbeats, files: o.Files,
 		incidents: incidents{db: o.StateDB.DB}, logger: o.Logger.With("component", "status_page"),
 		now: o.Now, externalURL: strings.TrimSuffix(o.ExternalURL, "/"), cfg: o.Config, firing: map[string]bool{},
 	}, nil
@@ -137,7 +148,7 @@ func (p *Page) config() Config {
 // component is one resolved line of the page.
 type component struct {
 	ID, Group, Name, Description string
-	Probe, Heartbeat             string
+	Probe, Heartbeat, File       string
 	Instance                     string // the probe's target, for alerts; shown only with ShowURL
 	ShowURL                      bool
 }
@@ -177,7 +188,7 @@ func (p *Page) components(cfg Config) []component {
 	for _, g := range cfg.Groups {
 		for _, c := range g.Components {
 			out = append(out, component{Group: g.Name, Name: c.Name, Description: c.Description,
-				Probe: c.Probe, Heartbeat: c.Heartbeat, Instance: instances[c.Probe], ShowURL: c.ShowURL})
+				Probe: c.Probe, Heartbeat: c.Heartbeat, File: c.File, Instance: instances[c.Probe], ShowURL: c.ShowURL})
 		}
 	}
 	out = append(out, auto...)
@@ -217,11 +228,15 @@ func slug(s string) string {
 
 // matches reports whether an alert's labels point at component c: its
 // probe (instance label, the probe's target as probe series carry it, or
-// a probe label) or its heartbeat (name label, as vigie_heartbeat_*
-// series carry it, or a heartbeat label).
+// a probe label), its heartbeat (name label, as vigie_heartbeat_*
+// series carry it, or a heartbeat label) or its file check (name label,
+// as vigie_file_* series carry it, or a file label).
 func (c component) matches(labels map[string]string) bool {
 	if c.Probe != "" {
 		return labels["probe"] == c.Probe || (c.Instance != "" && labels["instance"] == c.Instance)
+	}
+	if c.File != "" {
+		return labels["file"] == c.File || labels["name"] == c.File
 	}
 	return labels["heartbeat"] == c.Heartbeat || labels["name"] == c.Heartbeat
 }
@@ -235,7 +250,7 @@ func (m MaintenanceConfig) covers(c component, t time.Time) bool {
 		return true
 	}
 	for _, n := range m.Components {
-		if n == c.Name || (c.Probe != "" && n == c.Probe) || (c.Heartbeat != "" && n == c.Heartbeat) {
+		if n == c.Name || (c.Probe != "" && n == c.Probe) || (c.Heartbeat != "" && n == c.Heartbeat) || (c.File != "" && n == c.File) {
 			return true
 		}
 	}

@@ -54,7 +54,8 @@ type Heartbeats struct {
 	cfg     Config
 	beats   map[string]*beat // by name
 	byToken map[string]*beat
-	fileErr map[string]string // file check → last error logged, to log once
+	files   map[string]*fileCheck // by name
+	fileErr map[string]string     // file check → last error logged, to log once
 }
 
 // beat is one heartbeat's configuration and state.
@@ -95,6 +96,7 @@ func New(ctx context.Context, o Options) (*Heartbeats, error) {
 		descs:       newDescs(),
 		beats:       map[string]*beat{},
 		byToken:     map[string]*beat{},
+		files:       map[string]*fileCheck{},
 		fileErr:     map[string]string{},
 	}
 	if err := h.ApplyConfig(ctx, o.Config); err != nil {
@@ -116,8 +118,12 @@ func (h *Heartbeats) ApplyConfig(ctx context.Context, cfg Config) error {
 		return err
 	}
 	h.mu.Lock()
-	old := h.beats
+	old, oldFiles := h.beats, h.files
 	h.mu.Unlock()
+	files, err := h.loadFileChecks(ctx, cfg, oldFiles)
+	if err != nil {
+		return err
+	}
 	beats := make(map[string]*beat, len(cfg.Heartbeats))
 	for _, c := range cfg.Heartbeats {
 		t, err := newTiming(c)
@@ -133,7 +139,7 @@ func (h *Heartbeats) ApplyConfig(ctx context.Context, cfg Config) error {
 			if b.st, err = h.store.load(ctx, c.Name, created); err != nil {
 				return err
 			}
-			tr, err := h.store.lastTransition(ctx, c.Name)
+			tr, err := h.store.lastTransition(ctx, beatHistory, c.Name)
 			if err != nil {
 				return err
 			}
@@ -150,12 +156,12 @@ func (h *Heartbeats) ApplyConfig(ctx context.Context, cfg Config) error {
 		}
 		byToken[b.token] = b
 	}
-	h.cfg, h.beats, h.byToken = cfg, beats, byToken
+	h.cfg, h.beats, h.byToken, h.files = cfg, beats, byToken, files
 	return nil
 }
 
-// Run records and logs status changes (every 15 s: a job going missing
-// is a change no ping announces), forgets idle rate limits and prunes old
+// Run records and logs status changes of heartbeats and file checks
+// (every 15 s: a job going missing is a change no ping announces), forgets idle rate limits and prunes old
 // history, until ctx ends.
 func (h *Heartbeats) Run(ctx context.Context) error {
 	t := time.NewTicker(15 * time.Second)
@@ -166,6 +172,9 @@ func (h *Heartbeats) Run(ctx context.Context) error {
 		h.limiter.prune(now)
 		if err := h.observe(ctx, now, nil); err != nil {
 			h.logger.Warn("recording heartbeat status failed", "err", err)
+		}
+		if err := h.observeFiles(ctx, now, ""); err != nil {
+			h.logger.Warn("recording file check status failed", "err", err)
 		}
 		if now.Sub(pruned) > time.Hour {
 			if err := h.store.pruneTransitions(ctx, now.Add(-keepTransitions)); err != nil {
@@ -209,7 +218,7 @@ func (h *Heartbeats) observe(ctx context.Context, now time.Time, only *beat) err
 		if c.from != "" {
 			h.logger.Info("heartbeat status changed", "heartbeat", c.name, "from", c.from, "to", c.tr.Status)
 		}
-		if err := h.store.addTransition(ctx, c.name, c.tr); err != nil {
+		if err := h.store.addTransition(ctx, beatHistory, c.name, c.tr); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -249,7 +258,7 @@ func (h *Heartbeats) History(ctx context.Context, name string, from, to time.Tim
 	if err := h.observe(ctx, h.now(), nil); err != nil {
 		return nil, err
 	}
-	return h.store.transitions(ctx, name, from, to)
+	return h.store.transitions(ctx, beatHistory, name, from, to)
 }
 
 // LastOutput returns the output tail and exit code that came with the

@@ -35,7 +35,21 @@ var migrations = []string{
 		status TEXT NOT NULL
 	);
 	CREATE INDEX heartbeat_transitions_name_at ON heartbeat_transitions (name, at_ms);`,
+	`CREATE TABLE file_transitions (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		name TEXT NOT NULL,
+		at_ms INTEGER NOT NULL,
+		status TEXT NOT NULL
+	);
+	CREATE INDEX file_transitions_name_at ON file_transitions (name, at_ms);`,
 }
+
+// History tables: heartbeats' and file checks' status changes share one
+// layout (id, name, at_ms, status).
+const (
+	beatHistory = "heartbeat_transitions"
+	fileHistory = "file_transitions"
+)
 
 // keepTransitions is how long status changes are kept (the status page
 // shows 90 days).
@@ -151,40 +165,40 @@ type Transition struct {
 	Status Status    `json:"status"`
 }
 
-// lastTransition returns name's last recorded status change.
-func (s store) lastTransition(ctx context.Context, name string) (Transition, error) {
+// lastTransition returns name's last recorded status change in table.
+func (s store) lastTransition(ctx context.Context, table, name string) (Transition, error) {
 	var tr Transition
 	var ms int64
 	var st string
-	err := s.db.QueryRowContext(ctx, `SELECT at_ms, status FROM heartbeat_transitions WHERE name = ? ORDER BY id DESC LIMIT 1`, name).Scan(&ms, &st)
+	err := s.db.QueryRowContext(ctx, `SELECT at_ms, status FROM `+table+` WHERE name = ? ORDER BY id DESC LIMIT 1`, name).Scan(&ms, &st)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return tr, nil
 	case err != nil:
-		return tr, fmt.Errorf("heartbeat %s: load last status: %w", name, err)
+		return tr, fmt.Errorf("%s %s: load last status: %w", table, name, err)
 	}
 	return Transition{At: time.UnixMilli(ms), Status: Status(st)}, nil
 }
 
-func (s store) addTransition(ctx context.Context, name string, tr Transition) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO heartbeat_transitions (name, at_ms, status) VALUES (?, ?, ?)`,
+func (s store) addTransition(ctx context.Context, table, name string, tr Transition) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO `+table+` (name, at_ms, status) VALUES (?, ?, ?)`,
 		name, tr.At.UnixMilli(), string(tr.Status)); err != nil {
-		return fmt.Errorf("heartbeat %s: record status: %w", name, err)
+		return fmt.Errorf("%s %s: record status: %w", table, name, err)
 	}
 	return nil
 }
 
-// transitions returns name's changes in (from, to], preceded by the one
-// in effect at from (if any).
-func (s store) transitions(ctx context.Context, name string, from, to time.Time) ([]Transition, error) {
+// transitions returns name's changes in table in (from, to], preceded by
+// the one in effect at from (if any).
+func (s store) transitions(ctx context.Context, table, name string, from, to time.Time) ([]Transition, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT at_ms, status FROM (
-			SELECT id, at_ms, status FROM (SELECT id, at_ms, status FROM heartbeat_transitions
+			SELECT id, at_ms, status FROM (SELECT id, at_ms, status FROM `+table+`
 				WHERE name = ? AND at_ms <= ? ORDER BY at_ms DESC, id DESC LIMIT 1)
 			UNION ALL
-			SELECT id, at_ms, status FROM heartbeat_transitions WHERE name = ? AND at_ms > ? AND at_ms <= ?
+			SELECT id, at_ms, status FROM `+table+` WHERE name = ? AND at_ms > ? AND at_ms <= ?
 		) ORDER BY at_ms, id`, name, from.UnixMilli(), name, from.UnixMilli(), to.UnixMilli())
 	if err != nil {
-		return nil, fmt.Errorf("heartbeat %s: read history: %w", name, err)
+		return nil, fmt.Errorf("%s %s: read history: %w", table, name, err)
 	}
 	defer rows.Close()
 	var out []Transition
@@ -192,7 +206,7 @@ func (s store) transitions(ctx context.Context, name string, from, to time.Time)
 		var ms int64
 		var st string
 		if err := rows.Scan(&ms, &st); err != nil {
-			return nil, fmt.Errorf("heartbeat %s: read history: %w", name, err)
+			return nil, fmt.Errorf("%s %s: read history: %w", table, name, err)
 		}
 		out = append(out, Transition{At: time.UnixMilli(ms), Status: Status(st)})
 	}
@@ -200,10 +214,12 @@ func (s store) transitions(ctx context.Context, name string, from, to time.Time)
 }
 
 func (s store) pruneTransitions(ctx context.Context, before time.Time) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM heartbeat_transitions WHERE at_ms < ? AND id NOT IN (
-		SELECT MAX(id) FROM heartbeat_transitions GROUP BY name)`, before.UnixMilli())
-	if err != nil {
-		return fmt.Errorf("heartbeat: prune history: %w", err)
+	for _, table := range []string{beatHistory, fileHistory} {
+		_, err := s.db.ExecContext(ctx, `DELETE FROM `+table+` WHERE at_ms < ? AND id NOT IN (
+			SELECT MAX(id) FROM `+table+` GROUP BY name)`, before.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("%s: prune history: %w", table, err)
+		}
 	}
 	return nil
 }
