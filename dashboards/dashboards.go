@@ -58,15 +58,22 @@ type Scaling interface {
 }
 
 // Options are the read interfaces the pages use. Query and Alerting are
-// required; a nil Rules, Targets or Scaling leaves its section out.
+// required; a nil Rules, Targets, Scaling, Probes, Heartbeats or Logs
+// leaves its section out.
 type Options struct {
-	Query    Querier
-	Alerting Alerting
-	Rules    func() Rules
-	Targets  func() Targets
-	Scaling  func() Scaling
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Query      Querier
+	Alerting   Alerting
+	Rules      func() Rules
+	Targets    func() Targets
+	Scaling    func() Scaling
+	Probes     Probes
+	Heartbeats Heartbeats
+	Logs       Logs
+	// StatusPage reports whether the public status page (/status) is
+	// served; probes with a status block then link to it.
+	StatusPage func() bool
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // UI is the web UI.
