@@ -69,11 +69,11 @@ type Options struct {
 	Probes     Probes
 	Heartbeats Heartbeats
 	Logs       Logs
-	// StatusPage reports whether the public status page (/status) is
-	// served; probes with a status block then link to it.
-	StatusPage func() bool
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// StatusProbes are the probes the public status page (/status) shows
+	// while it is served; they link to it.
+	StatusProbes func() map[string]bool
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // UI is the web UI.

@@ -67,12 +67,15 @@ func (u *UI) probeRows(ctx context.Context) ([]ProbeRow, error) {
 	if u.o.Probes == nil {
 		return nil, nil
 	}
-	statusPage := u.o.StatusPage != nil && u.o.StatusPage()
+	var onPage map[string]bool
+	if u.o.StatusProbes != nil {
+		onPage = u.o.StatusProbes()
+	}
 	var rows []ProbeRow
 	var firstErr error
 	for _, ps := range u.o.Probes.Probes() {
 		row := ProbeRow{Name: ps.Config.Name, Instance: ps.Instance, State: "pending", Uptime: "no check",
-			OnStatusPage: statusPage && ps.Config.Status != nil}
+			OnStatusPage: onPage[ps.Config.Name]}
 		if ps.State != nil {
 			row.State, row.Since, row.LastCheck, row.Reason = "down", ps.State.Since, ps.State.LastCheck, ps.State.Reason
 			if ps.State.Up {

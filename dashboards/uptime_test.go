@@ -33,7 +33,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 }
 
 // runUptime runs a real uptime manager, over a temporary state database,
-// probing an up and a down httptest server; the status page shows "web".
+// probing an up and a down httptest server.
 func runUptime(t *testing.T) (*uptime.Manager, *heartbeat.Heartbeats) {
 	t.Helper()
 	okSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
@@ -50,7 +50,7 @@ func runUptime(t *testing.T) (*uptime.Manager, *heartbeat.Heartbeats) {
 	iv := config.Duration(200 * time.Millisecond)
 	cfg := uptime.DefaultConfig()
 	cfg.Probes = []probe.Config{
-		{Name: "web", URL: okSrv.URL, Interval: iv, Status: &probe.StatusInfo{}},
+		{Name: "web", URL: okSrv.URL, Interval: iv},
 		{Name: "api", URL: badSrv.URL, Interval: iv, FailuresBeforeDown: 1},
 	}
 	m, err := uptime.New(uptime.Options{Config: cfg, StateDB: st})
@@ -89,13 +89,13 @@ func TestOverviewProbes(t *testing.T) {
 	m, hb := runUptime(t)
 	e.ui.o.Probes = ManagerProbes{M: m}
 	e.ui.o.Heartbeats = hb
-	e.ui.o.StatusPage = func() bool { return true }
+	e.ui.o.StatusProbes = func() map[string]bool { return map[string]bool{"web": true} }
 	c, _ := e.login(t)
 	_, body := e.get(t, c, "/")
 	mustContain(t, "overview", body, `<table id="probes">`, "<td>web</td>", "<td>api</td>", `class="ok">up</td>`, `class="bad">down</td>`,
 		"503", "<td>100%</td>", "<td>0%</td>", `<a href="/status">Status page</a>`, `<table id="heartbeats">`, "<td>backup</td>", ">new</td>")
 	if n := strings.Count(body, `href="/status"`); n != 1 {
-		t.Errorf("%d status page links, want 1 (only web has a status block)", n)
+		t.Errorf("%d status page links, want 1 (only web is on the page)", n)
 	}
 	for _, in := range hb.List("") {
 		if strings.Contains(body, strings.TrimPrefix(in.PingURL, "/ping/")) {
@@ -103,7 +103,7 @@ func TestOverviewProbes(t *testing.T) {
 		}
 	}
 	// Without the status page served: no link.
-	e.ui.o.StatusPage = func() bool { return false }
+	e.ui.o.StatusProbes = func() map[string]bool { return nil }
 	if _, body := e.get(t, c, "/"); strings.Contains(body, `href="/status"`) {
 		t.Error("a status page link while the page is not served")
 	}
