@@ -191,12 +191,14 @@ func TestBrowser(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`document.getElementById("range").dispatchEvent(new Event("change"))`))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		loc := run(t, ctx, "location", chromedp.Location())
-		if strings.Contains(loc, "range=24h") {
+		// Reading the location while the page navigates may fail
+		// ("Inspected target navigated or closed"): poll again.
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if err == nil && strings.Contains(loc, "range=24h") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("changing the range did not reload the page: %s", loc)
+			t.Fatalf("changing the range did not reload the page: %s %v", loc, err)
 		}
 		time.Sleep(50 * time.Millisecond) // poll interval
 	}

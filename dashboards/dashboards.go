@@ -122,6 +122,12 @@ func (u *UI) Routes() []web.Route {
 			w.Header().Set("Cache-Control", "public, max-age=3600")
 			files.ServeHTTP(w, r)
 		})},
+		// Browsers ask for /favicon.ico on pages without an icon link (the
+		// notifier's acknowledgement page): no icon, and no 404 logged.
+		{Pattern: "GET /favicon.ico", Access: web.Public, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "public, max-age=86400")
+			w.WriteHeader(http.StatusNoContent)
+		})},
 		web.R("GET /{$}", web.Read, u.overview),
 		web.R("GET /host", web.Read, u.host),
 		web.R("GET /containers/{name}", web.Read, u.container),
