@@ -109,6 +109,9 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 // 1280 and 390 pixels wide; and no console error on any page.
 func TestBrowser(t *testing.T) {
 	e := newTestEnv(t, 8, 2*time.Hour, 15*time.Second)
+	m, hb := runUptime(t)
+	e.ui.o.Probes, e.ui.o.Heartbeats, e.ui.o.Logs = ManagerProbes{M: m}, hb, pushLogs(t)
+	e.ui.o.StatusProbes = func() map[string]bool { return map[string]bool{"web": true} }
 	ctx, consoleErrors := browser(t)
 	dir := artifacts(t)
 	shot := func(name string) {
@@ -138,10 +141,13 @@ func TestBrowser(t *testing.T) {
 	if n := run(t, ctx, "count lines", chromedp.Evaluate[int](`document.querySelectorAll("figure.chart svg polyline").length`)); n < 4 {
 		t.Errorf("the overview draws %d lines, want at least 4", n)
 	}
+	if n := run(t, ctx, "count probes", chromedp.Evaluate[int](`document.querySelectorAll("table#probes tbody tr").length`)); n != 2 {
+		t.Errorf("the overview lists %d probes, want 2", n)
+	}
 	shot("overview")
 
 	do(t, ctx, "open a container", chromedp.Click(chromedp.CSS(`a[href="/containers/c00"]`)),
-		chromedp.WaitVisible(chromedp.CSS("figure.chart svg polyline")))
+		chromedp.WaitVisible(chromedp.CSS("figure.chart svg polyline")), chromedp.WaitVisible(chromedp.ID("logs")))
 	if loc := run(t, ctx, "location", chromedp.Location()); !strings.HasSuffix(loc, "/containers/c00") {
 		t.Errorf("container link led to %s", loc)
 	}
@@ -185,12 +191,14 @@ func TestBrowser(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`document.getElementById("range").dispatchEvent(new Event("change"))`))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		loc := run(t, ctx, "location", chromedp.Location())
-		if strings.Contains(loc, "range=24h") {
+		// Reading the location while the page navigates may fail
+		// ("Inspected target navigated or closed"): poll again.
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if err == nil && strings.Contains(loc, "range=24h") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("changing the range did not reload the page: %s", loc)
+			t.Fatalf("changing the range did not reload the page: %s %v", loc, err)
 		}
 		time.Sleep(50 * time.Millisecond) // poll interval
 	}

@@ -58,15 +58,22 @@ type Scaling interface {
 }
 
 // Options are the read interfaces the pages use. Query and Alerting are
-// required; a nil Rules, Targets or Scaling leaves its section out.
+// required; a nil Rules, Targets, Scaling, Probes, Heartbeats or Logs
+// leaves its section out.
 type Options struct {
-	Query    Querier
-	Alerting Alerting
-	Rules    func() Rules
-	Targets  func() Targets
-	Scaling  func() Scaling
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Query      Querier
+	Alerting   Alerting
+	Rules      func() Rules
+	Targets    func() Targets
+	Scaling    func() Scaling
+	Probes     Probes
+	Heartbeats Heartbeats
+	Logs       Logs
+	// StatusProbes are the probes the public status page (/status) shows
+	// while it is served; they link to it.
+	StatusProbes func() map[string]bool
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // UI is the web UI.
@@ -114,6 +121,12 @@ func (u *UI) Routes() []web.Route {
 		{Pattern: "GET /assets/", Access: web.Public, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "public, max-age=3600")
 			files.ServeHTTP(w, r)
+		})},
+		// Browsers ask for /favicon.ico on pages without an icon link (the
+		// notifier's acknowledgement page): no icon, and no 404 logged.
+		{Pattern: "GET /favicon.ico", Access: web.Public, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "public, max-age=86400")
+			w.WriteHeader(http.StatusNoContent)
 		})},
 		web.R("GET /{$}", web.Read, u.overview),
 		web.R("GET /host", web.Read, u.host),

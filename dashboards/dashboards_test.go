@@ -145,3 +145,13 @@ func TestScalingRecommendations(t *testing.T) {
 	_, body := e.get(t, c, "/")
 	mustContain(t, "overview", body, "Scaling recommendations", "shop_web", "docker service scale shop_web=4", "cpu at 90% of its target")
 }
+
+// TestFavicon: /favicon.ico answers 204 without a session, so a page
+// without an icon link (the acknowledgement page) logs no 404.
+func TestFavicon(t *testing.T) {
+	e := newTestEnv(t, 1, 15*time.Minute, 15*time.Second)
+	resp, _ := e.get(t, http.DefaultClient, "/favicon.ico")
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("/favicon.ico: %d, want 204", resp.StatusCode)
+	}
+}

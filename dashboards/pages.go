@@ -45,6 +45,8 @@ type overviewData struct {
 	PGConns    map[string]float64
 	Alerts     []notify.APIAlert
 	Scaling    *scaling.Result
+	Probes     []ProbeRow
+	Heartbeats []HeartbeatRow
 	Errors     []string
 }
 
@@ -85,7 +87,13 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
 		fail(errors.Join(err1, err2))
 		d.Postgres, d.PGConns = up, conns
 	})
+	wg.Go(func() {
+		rows, err := u.probeRows(ctx)
+		fail(err)
+		d.Probes = rows
+	})
 	wg.Wait()
+	d.Heartbeats = u.heartbeatRows()
 	for _, a := range u.o.Alerting.Alerts() {
 		if a.Status.State == "active" && a.Acknowledged == nil && a.EndsAt.After(p.Now) {
 			d.Alerts = append(d.Alerts, a)
@@ -145,22 +153,28 @@ type workloadData struct {
 	Charts     []Chart
 	Containers []ContainerRow
 	Alerts     []notify.APIAlert
-	Error      string
+	// Logs are the last log lines of its Docker log streams; HasLogs
+	// tells an empty result from no log store.
+	Logs    []string
+	HasLogs bool
+	Error   string
 }
 
 func (u *UI) container(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	u.workload(w, r, "Container", name, `name=`+quote(name), `, name=`+quote(name))
+	u.workload(w, r, "Container", name, `name=`+quote(name), `, name=`+quote(name), map[string]string{"container": name})
 }
 
 func (u *UI) service(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	u.workload(w, r, "Service", name, `swarm_service=`+quote(name), `, swarm_service=`+quote(name))
+	u.workload(w, r, "Service", name, `swarm_service=`+quote(name), `, swarm_service=`+quote(name), map[string]string{"swarm_service": name})
 }
 
 // workload is the container and the service page: CPU against its limit,
-// memory against its limit, restarts, its containers and its alerts.
-func (u *UI) workload(w http.ResponseWriter, r *http.Request, kind, name, m, sel string) {
+// memory against its limit, restarts, its containers, its alerts and its
+// last log lines (the streams whose logLabels are these: the labels the
+// Docker log source sets).
+func (u *UI) workload(w http.ResponseWriter, r *http.Request, kind, name, m, sel string, logLabels map[string]string) {
 	ctx := r.Context()
 	p := u.newPage(r, kind+" "+name, "overview")
 	d := workloadData{Kind: kind, Name: name}
@@ -186,6 +200,10 @@ func (u *UI) workload(w http.ResponseWriter, r *http.Request, kind, name, m, sel
 				break
 			}
 		}
+	}
+	if u.o.Logs != nil {
+		d.HasLogs = true
+		d.Logs = u.o.Logs.Lines(ctx, logLabels, logLines)
 	}
 	p.Data = d
 	u.render(w, http.StatusOK, "workload", p)

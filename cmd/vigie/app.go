@@ -242,7 +242,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	}))
 
 	// The web UI reads through the same interfaces as the API.
-	ui, err := newUIComponent(a, engine, n, rm, scaler)
+	ui, err := newUIComponent(a, engine, n, rm, scaler, up)
 	if err != nil {
 		return nil, err
 	}

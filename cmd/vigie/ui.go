@@ -10,10 +10,12 @@ import (
 
 	"github.com/vigie-dev/vigie/dashboards"
 	"github.com/vigie-dev/vigie/dashboards/auth"
+	"github.com/vigie-dev/vigie/dashboards/status"
 	"github.com/vigie-dev/vigie/internal/web"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/scaling"
+	"github.com/vigie-dev/vigie/uptime"
 )
 
 // authComponent is access control: the login, logout and token pages, and
@@ -75,20 +77,58 @@ type uiComponent struct {
 	ui *dashboards.UI
 }
 
-// newUIComponent builds the UI over the same read interfaces the API uses.
-func newUIComponent(a *app, engine *promql.Engine, n *notify.Notifier, rm *rules.Manager, sc *scaling.Scaler) (*uiComponent, error) {
-	ui, err := dashboards.New(dashboards.Options{
-		Query:    dashboards.EngineQuerier{Engine: engine, Queryable: a.store.TSDB},
-		Alerting: n,
-		Rules:    func() dashboards.Rules { return rm },
-		Targets:  func() dashboards.Targets { return a.scraper },
-		Scaling:  func() dashboards.Scaling { return sc },
-		Logger:   a.log.With("component", "ui"),
-	})
+// newUIComponent builds the UI over the same read interfaces the API uses,
+// the probes, the heartbeats (a.heartbeats) and the log store (a.logStore).
+func newUIComponent(a *app, engine *promql.Engine, n *notify.Notifier, rm *rules.Manager, sc *scaling.Scaler, up *uptime.Manager) (*uiComponent, error) {
+	o := dashboards.Options{
+		Query:        dashboards.EngineQuerier{Engine: engine, Queryable: a.store.TSDB},
+		Alerting:     n,
+		Rules:        func() dashboards.Rules { return rm },
+		Targets:      func() dashboards.Targets { return a.scraper },
+		Scaling:      func() dashboards.Scaling { return sc },
+		Probes:       dashboards.ManagerProbes{M: up},
+		StatusProbes: func() map[string]bool { return statusProbes(a.config().StatusPage, up) },
+		Logger:       a.log.With("component", "ui"),
+	}
+	// Typed nils stay out of the interfaces: a nil one leaves its section out.
+	if a.heartbeats != nil {
+		o.Heartbeats = a.heartbeats
+	}
+	if a.logStore != nil {
+		o.Logs = a.logStore
+	}
+	ui, err := dashboards.New(o)
 	if err != nil {
 		return nil, err
 	}
 	return &uiComponent{ui: ui}, nil
+}
+
+// statusProbes mirrors the status page's rules: its components are the
+// probes listed in its groups and those with a status block; it is served
+// when enabled, by default when it has a component. It returns the probes
+// it shows, none when it is not served.
+func statusProbes(c status.Config, up *uptime.Manager) map[string]bool {
+	shown := map[string]bool{}
+	components := 0
+	for _, g := range c.Groups {
+		for _, comp := range g.Components {
+			components++
+			if comp.Probe != "" {
+				shown[comp.Probe] = true
+			}
+		}
+	}
+	for _, p := range up.Probes() {
+		if p.Config.Status != nil {
+			components++
+			shown[p.Config.Name] = true
+		}
+	}
+	if (c.Enabled != nil && !*c.Enabled) || (c.Enabled == nil && components == 0) {
+		return nil
+	}
+	return shown
 }
 
 func (*uiComponent) Name() string          { return "ui" }

@@ -1,12 +1,15 @@
 // Package grafana_test checks the Grafana dashboards of this directory:
 // every query of every panel runs against a running vigie that collects
-// the host, Docker, a real PostgreSQL and its own metrics, and returns data,
+// the host, Docker, a real PostgreSQL, its own metrics, an HTTPS probe and a
+// heartbeat, and returns data,
 // or the panel has a documented reason to be empty here.
 package grafana_test
 
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,8 +59,8 @@ var emptyBecause = map[string]struct{ guard, reason string }{
 func load(t *testing.T) []dashboard {
 	t.Helper()
 	files, _ := filepath.Glob("*.json")
-	if len(files) < 4 {
-		t.Fatalf("want the overview, containers, postgres and application dashboards, found %v", files)
+	if len(files) < 5 {
+		t.Fatalf("want the overview, containers, postgres, application and uptime dashboards, found %v", files)
 	}
 	var out []dashboard
 	uids := map[string]bool{}
@@ -102,8 +105,20 @@ func TestEveryPanelQueryHasData(t *testing.T) {
 	// have a subject (Build fails under CI without Docker, skips otherwise).
 	img := testimage.Build(t)
 	ctr := testimage.Run(t, img, testimage.RunOptions{Name: "grafana", Flags: []string{"--memory", "64m", "--cpus", "0.5"}, Args: []string{"-alloc", "20Mi"}})
+	// An HTTPS target for the uptime dashboard (its certificate is
+	// self-signed: the probe skips verification, and still reports expiry).
+	site := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(site.Close)
 	addr := vigietest.FreeAddr(t)
-	cfg := fmt.Sprintf(`collect:
+	cfg := fmt.Sprintf(`uptime:
+  probes:
+    - name: site
+      url: %q
+      interval: 1s
+      tls_config: {insecure_skip_verify: true}
+  heartbeats:
+    - {name: backup, period: 1h}
+collect:
   interval: 1s
   postgres:
     - name: pg
@@ -112,11 +127,11 @@ func TestEveryPanelQueryHasData(t *testing.T) {
     - job_name: self
       targets: [%q]
       interval: 1s
-`, pg.DSN(pgtest.Superuser, pg.Password, "postgres"), addr)
+`, site.URL, pg.DSN(pgtest.Superuser, pg.Password, "postgres"), addr)
 	p := vigietest.Start(t, vigietest.Options{Addr: addr, Config: cfg})
-	vigietest.Eventually(t, 60*time.Second, "PostgreSQL, self-scrape and five collections", func() bool {
+	vigietest.Eventually(t, 60*time.Second, "PostgreSQL, self-scrape, the probe, the heartbeat and five collections", func() bool {
 		g := p.Query(`vigie_collection_gathers_total`)
-		return len(p.Query(`pg_up == 1`)) > 0 && len(p.Query(`up{job="self"}`)) > 0 && len(g) > 0 && g[0].Float() >= 5 &&
+		return len(p.Query(`probe_ssl_earliest_cert_expiry`)) > 0 && len(p.Query(`vigie_heartbeat_up`)) > 0 && len(p.Query(`pg_up == 1`)) > 0 && len(p.Query(`up{job="self"}`)) > 0 && len(g) > 0 && g[0].Float() >= 5 &&
 			len(p.Query(`rate(container_cpu_usage_seconds_total{name="`+ctr.Name+`"}[1m])`)) > 0
 	})
 	for _, d := range dashboards {
