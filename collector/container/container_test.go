@@ -130,12 +130,22 @@ func TestOOMAndRestarts(t *testing.T) {
 	crashy := testimage.Run(t, img, testimage.RunOptions{Name: "crashy", Labels: labels,
 		Flags: []string{"--restart", "on-failure:2"},
 		Args:  []string{"-crash-after", "200ms"}})
-	oom.WaitInspect(t, "{{.State.Status}} {{.State.OOMKilled}}", "exited true", 30*time.Second)
+	oom.WaitInspect(t, "{{.State.Status}} {{.State.ExitCode}}", "exited 137", 30*time.Second)
 	crashy.WaitInspect(t, "{{.State.Status}} {{.RestartCount}}", "exited 2", 60*time.Second)
 
-	f := waitMetric(t, c, 10*time.Second, "container_oom_events_total", func(v float64) bool { return v >= 1 }, "name", oom.Name)
-	if got, _ := f.get("vigie_container_oom_killed", "name", oom.Name); got != 1 {
-		t.Errorf("vigie_container_oom_killed = %v", got)
+	// The kernel killed it (137). Docker 20.10 on cgroup v1 can miss the OOM
+	// event when the exit arrives first (a race in the engine, seen under
+	// load): then the engine itself says OOMKilled=false and emits no oom
+	// event, and vigie can only report what the engine says.
+	var f families
+	if oom.Inspect(t, "{{.State.OOMKilled}}") == "true" {
+		f = waitMetric(t, c, 10*time.Second, "container_oom_events_total", func(v float64) bool { return v >= 1 }, "name", oom.Name)
+		if got, _ := f.get("vigie_container_oom_killed", "name", oom.Name); got != 1 {
+			t.Errorf("vigie_container_oom_killed = %v", got)
+		}
+	} else {
+		t.Logf("the engine missed the OOM kill of %s (OOMKilled=false, exit 137): checking the exit only", oom.Name)
+		f = waitMetric(t, c, 10*time.Second, "vigie_container_last_exit_code", func(v float64) bool { return v == 137 }, "name", oom.Name)
 	}
 	if got, _ := f.get("vigie_container_last_exit_code", "name", oom.Name); got != 137 {
 		t.Errorf("exit code of the OOM-killed container = %v, want 137", got)
