@@ -115,6 +115,9 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	// internal series, served on /metrics/internal. Both are stored.
 	a.reg, a.internal = prometheus.NewRegistry(), prometheus.NewRegistry()
 	a.registerSelfMetrics()
+	if cfg.isAgent() {
+		return a.buildAgent(cfg) // agent.go: no TSDB, rules or API
+	}
 
 	// Storage: the TSDB and the state database.
 	a.store, err = storage.Open(ctx, cfg.Global.DataDir, cfg.Storage, logger, a.internal)
@@ -127,14 +130,18 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		}
 	}()
 
+	// Remote write out (remote.go): what is appended goes to the TSDB, and
+	// remote_write's queues send it on from the TSDB's WAL.
+	remoteOut, out := a.remoteOut(logger)
+
 	// Collection: built-in collectors in a Set, gathered by the Loop into the TSDB.
 	set := collector.NewSet(cfg.collectTimeout(), logger)
 	a.reg.MustRegister(set)
-	ingester := collector.NewIngester(a.store.TSDB, labels.FromStrings("job", "vigie", "instance", cfg.Global.Hostname))
+	ingester := collector.NewIngester(out, labels.FromStrings("job", "vigie", "instance", cfg.Global.Hostname))
 	loop := collector.NewLoop(prometheus.Gatherers{a.reg, a.internal}, ingester, cfg.Collect.Interval.D(), logger.With("component", "collect"), a.reg)
 
 	// Scrape jobs append through a hook that wakes the rules.
-	scrapeApp := &commitHook{Appendable: a.store.TSDB}
+	scrapeApp := &commitHook{Appendable: out}
 	a.scraper, err = scrape.New(scrapeApp, logger, a.internal)
 	if err != nil {
 		return nil, err
@@ -155,7 +162,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	}
 	rm, err := rules.New(rules.Options{
 		Queryable:   a.store.TSDB,
-		Appendable:  a.store.TSDB,
+		Appendable:  out,
 		Engine:      engine,
 		State:       a.store.State,
 		Sink:        notifySink(n, logger),
@@ -190,6 +197,8 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		a.notifier,
 		a.rules,
 		apiComponent{api: apiHandler},
+		a.newReceiverComponent(logger), // remote.go: POST /api/v1/write, /otlp/v1/metrics
+		remoteOut,
 		&selfComponent{a: a},
 	}, opts.extra...)
 
@@ -411,6 +420,8 @@ func (a *app) closeComponents() error {
 			errs = append(errs, fmt.Errorf("%s: %w", a.components[i].Name(), err))
 		}
 	}
-	errs = append(errs, a.store.Close())
+	if a.store != nil { // an agent has no TSDB
+		errs = append(errs, a.store.Close())
+	}
 	return errors.Join(errs...)
 }

@@ -33,6 +33,11 @@ type Config struct {
 	Collect CollectConfig  `yaml:"collect"`
 	Rules   rules.Config   `yaml:"rules"`
 	Notify  notify.Config  `yaml:"notify"`
+
+	// Agent mode and remote write (remote.go, agent.go).
+	Mode        string             `yaml:"mode"`
+	RemoteWrite RemoteWriteConfigs `yaml:"remote_write"`
+	Agent       AgentConfig        `yaml:"agent"`
 }
 
 // GlobalConfig is the global section.
@@ -49,6 +54,8 @@ type GlobalConfig struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is logfmt or json.
 	LogFormat string `yaml:"log_format"`
+	// ExternalLabels are added to every series sent by remote write.
+	ExternalLabels map[string]string `yaml:"external_labels"`
 }
 
 // CollectConfig is the collect section.
@@ -77,6 +84,7 @@ func defaultConfig() Config {
 		Storage: storage.DefaultConfig(),
 		Rules:   rules.DefaultConfig(),
 		Notify:  notify.DefaultConfig(),
+		Agent:   DefaultAgentConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -123,6 +131,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("collect.scrape", c.Collect.Scrape.Validate()))
 	errs = append(errs, config.Prefix("rules", c.Rules.Validate()))
 	errs = append(errs, config.Prefix("notify", c.Notify.Validate()))
+	errs = append(errs, c.validateRemote()) // remote.go
 	return errors.Join(errs...)
 }
 
