@@ -1,0 +1,209 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigie-dev/vigie/internal/vigietest"
+)
+
+// binaryOrSkip finds a Debian binary the remote-write tests run; CI
+// installs them, so there it must exist.
+func binaryOrSkip(t *testing.T, path, pkg string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed (apt-get install %s)", path, pkg)
+		}
+		t.Skipf("%s is not installed (apt-get install %s)", path, pkg)
+	}
+	return path
+}
+
+// external is a real server the test runs (Prometheus, VictoriaMetrics).
+type external struct {
+	t    *testing.T
+	name string
+	base string
+	cmd  *exec.Cmd
+	log  *lockedBuffer
+	done chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startExternal runs bin with args and waits until base+ready answers 200.
+func startExternal(t *testing.T, name, base, ready, bin string, args ...string) *external {
+	t.Helper()
+	e := &external{t: t, name: name, base: base, log: &lockedBuffer{}, done: make(chan struct{})}
+	e.cmd = exec.Command(bin, args...)
+	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = e.cmd.Wait()
+		close(e.done)
+	}()
+	t.Cleanup(func() {
+		e.stop()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, e.log.String())
+		}
+	})
+	vigietest.Eventually(t, 60*time.Second, name+" ready", func() bool {
+		select {
+		case <-e.done:
+			t.Fatalf("%s exited:\n%s", name, e.log.String())
+		default:
+		}
+		resp, err := http.Get(base + ready)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return e
+}
+
+func (e *external) stop() {
+	select {
+	case <-e.done:
+		return
+	default:
+	}
+	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.done:
+	case <-time.After(20 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.done
+	}
+}
+
+// query runs an instant PromQL query against a Prometheus-compatible API.
+func (e *external) query(expr string) []vigietest.Sample {
+	e.t.Helper()
+	return queryAPI(e.t, e.base, expr, time.Time{})
+}
+
+func queryAPI(t *testing.T, base, expr string, at time.Time) []vigietest.Sample {
+	t.Helper()
+	params := url.Values{"query": {expr}}
+	if !at.IsZero() {
+		params.Set("time", fmt.Sprintf("%.3f", float64(at.UnixMilli())/1000))
+	}
+	resp, err := http.Get(base + "/api/v1/query?" + params.Encode())
+	if err != nil {
+		t.Fatalf("query %s: %v", expr, err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []vigietest.Sample `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Status != "success" {
+		t.Fatalf("query %s at %s: %v %s", expr, base, err, r.Error)
+	}
+	return r.Data.Result
+}
+
+// startPrometheus runs Debian's Prometheus with cfg; receive turns on its
+// remote-write receiver.
+func startPrometheus(t *testing.T, addr, cfg string, receive bool) *external {
+	t.Helper()
+	bin := binaryOrSkip(t, "/usr/bin/prometheus", "prometheus")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config.file=" + file, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr, "--log.level=warn"}
+	if receive {
+		args = append(args, "--web.enable-remote-write-receiver")
+	}
+	return startExternal(t, "prometheus", "http://"+addr, "/-/ready", bin, args...)
+}
+
+// startVictoriaMetrics runs Debian's single-node VictoriaMetrics.
+func startVictoriaMetrics(t *testing.T) *external {
+	t.Helper()
+	bin := binaryOrSkip(t, "/usr/bin/victoria-metrics", "victoria-metrics")
+	addr := vigietest.FreeAddr(t)
+	return startExternal(t, "victoria-metrics", "http://"+addr, "/health", bin,
+		"-httpListenAddr="+addr, "-storageDataPath="+t.TempDir(), "-loggerLevel=WARN",
+		// Queries see samples as soon as they are written.
+		"-search.latencyOffset=0s", "-search.disableCache")
+}
+
+// labelsHave reports whether a series has every label of want.
+func labelsHave(s vigietest.Sample, want map[string]string) bool {
+	for k, v := range want {
+		if s.Metric[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPrometheusRemoteWritesIntoVigie: Debian's Prometheus scrapes itself
+// and remote-writes to a central vigie, where its series are queryable
+// with their labels, external labels included.
+func TestPrometheusRemoteWritesIntoVigie(t *testing.T) {
+	central := vigietest.Start(t, vigietest.Options{Config: "collect:\n  interval: 1s\n"})
+	addr := vigietest.FreeAddr(t)
+	startPrometheus(t, addr, fmt.Sprintf(`global:
+  scrape_interval: 1s
+  external_labels: {source: debian-prometheus}
+scrape_configs:
+  - job_name: prom
+    static_configs: [{targets: ["%s"]}]
+remote_write:
+  - url: %s
+    queue_config: {batch_send_deadline: 1s}
+`, addr, central.URL("/api/v1/write")), false)
+	want := map[string]string{"job": "prom", "source": "debian-prometheus"}
+	vigietest.Eventually(t, 60*time.Second, "Prometheus's series in vigie", func() bool {
+		for _, s := range central.Query(`prometheus_build_info`) {
+			if labelsHave(s, want) && s.Metric["version"] == "2.42.0+ds" && s.Metric["instance"] != "" {
+				return true
+			}
+		}
+		return false
+	})
+	// A counter keeps its samples: rate works over them.
+	vigietest.Eventually(t, 30*time.Second, "a rate over received samples", func() bool {
+		return len(central.Query(`rate(prometheus_http_requests_total{job="prom"}[10s]) >= 0`)) > 0
+	})
+}
