@@ -207,3 +207,44 @@ remote_write:
 		return len(central.Query(`rate(prometheus_http_requests_total{job="prom"}[10s]) >= 0`)) > 0
 	})
 }
+
+// agentConfig is an agent collecting every second and sending to urls.
+func agentConfig(hostname string, urls ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mode: agent\nglobal:\n  hostname: %s\n  external_labels: {cluster: e2e}\ncollect:\n  interval: 1s\nremote_write:\n", hostname)
+	for _, u := range urls {
+		fmt.Fprintf(&b, "  - url: %s\n    queue_config: {batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 1s}\n", u)
+	}
+	return b.String()
+}
+
+// TestAgentRemoteWritesToVictoriaMetricsAndPrometheus: one vigie agent
+// sends its node series to two real TSDBs at once, each series with the
+// node's hostname as instance and the external labels.
+func TestAgentRemoteWritesToVictoriaMetricsAndPrometheus(t *testing.T) {
+	vm := startVictoriaMetrics(t)
+	promAddr := vigietest.FreeAddr(t)
+	prom := startPrometheus(t, promAddr, "global:\n  scrape_interval: 1m\n", true)
+	agent := vigietest.Start(t, vigietest.Options{Config: agentConfig("agent-e2e",
+		vm.base+"/api/v1/write", prom.base+"/api/v1/write")})
+
+	want := map[string]string{"instance": "agent-e2e", "job": "vigie", "cluster": "e2e"}
+	for _, db := range []*external{vm, prom} {
+		vigietest.Eventually(t, 60*time.Second, "the agent's node_load1 in "+db.name, func() bool {
+			s := db.query(`node_load1{instance="agent-e2e"}`)
+			return len(s) == 1 && labelsHave(s[0], want)
+		})
+		vigietest.Eventually(t, 30*time.Second, "vigie_agent_info in "+db.name, func() bool {
+			return len(db.query(`vigie_agent_info{instance="agent-e2e",cluster="e2e"}`)) == 1
+		})
+	}
+	// An agent answers health and metrics, but has no query API.
+	if r, err := http.Get(agent.URL("/api/v1/query?query=up")); err != nil || r.StatusCode != http.StatusNotFound {
+		t.Fatalf("agent's /api/v1/query: %v %v, want 404", err, r)
+	} else {
+		r.Body.Close()
+	}
+	if _, err := os.Stat(filepath.Join(agent.DataDir, "wal")); err != nil {
+		t.Fatalf("agent WAL: %v", err)
+	}
+}
