@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -247,4 +248,67 @@ func TestAgentRemoteWritesToVictoriaMetricsAndPrometheus(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(agent.DataDir, "wal")); err != nil {
 		t.Fatalf("agent WAL: %v", err)
 	}
+}
+
+// metricValue reads one unlabelled sample from a /metrics page.
+func metricValue(t *testing.T, u, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	for _, f := range parseText(t, mustRead(t, resp)) {
+		if f.GetName() == name && len(f.Metric) > 0 {
+			m := f.Metric[0]
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue()
+			case m.Gauge != nil:
+				return m.Gauge.GetValue()
+			case m.Untyped != nil:
+				return m.Untyped.GetValue()
+			}
+		}
+	}
+	return -1
+}
+
+func mustRead(t *testing.T, resp *http.Response) []byte {
+	t.Helper()
+	var b strings.Builder
+	if _, err := io.Copy(&b, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	return []byte(b.String())
+}
+
+// TestAgentKeepsSamplesWhileCentralIsDown: the central vigie stops for a
+// while; the agent keeps collecting into its WAL, and once the central is
+// back the samples from the gap are in it.
+func TestAgentKeepsSamplesWhileCentralIsDown(t *testing.T) {
+	central := vigietest.Start(t, vigietest.Options{Config: "collect:\n  interval: 1s\n"})
+	agent := vigietest.Start(t, vigietest.Options{Config: agentConfig("agent-gap", central.URL("/api/v1/write"))})
+	vigietest.Eventually(t, 60*time.Second, "the agent's series in the central vigie", func() bool {
+		return len(central.Query(`vigie_agent_info{instance="agent-gap"}`)) == 1
+	})
+
+	central.Stop()
+	stopped := time.Now()
+	gathers := func() float64 { return metricValue(t, agent.URL("/metrics"), "vigie_collection_gathers_total") }
+	before := gathers()
+	const gap = 20 // collections while the central is down
+	vigietest.Eventually(t, 2*gap*time.Second, "the agent collecting while the central is down", func() bool {
+		return gathers() >= before+gap
+	})
+	restarted := time.Now()
+	central = vigietest.Start(t, vigietest.Options{Config: "collect:\n  interval: 1s\n", Addr: central.Addr, DataDir: central.DataDir})
+
+	// Every second of the gap has its sample, sent from the agent's WAL.
+	window := restarted.Sub(stopped) - 2*time.Second
+	expr := fmt.Sprintf(`count_over_time(vigie_agent_info{instance="agent-gap"}[%dms])`, window.Milliseconds())
+	vigietest.Eventually(t, 60*time.Second, "the gap's samples in the central vigie", func() bool {
+		s := queryAPI(t, "http://"+central.Addr, expr, restarted.Add(-time.Second))
+		return len(s) == 1 && s[0].Float() >= window.Seconds()*0.8
+	})
 }
