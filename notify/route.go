@@ -204,11 +204,18 @@ func (ir *InhibitRule) compile() (Matchers, Matchers, error) {
 // DependencyInhibitRules are vigie's built-in inhibit rules, added unless
 // dependency_inhibition is false: the Docker engine of a host unreachable
 // mutes that host's container and Swarm replica alerts, which are then
-// consequences, not causes.
+// consequences, not causes; and a host whose agent stopped sending
+// (HostDown, rules/builtin/agents.yml) mutes every other alert of that
+// host: one page per dead node.
 func DependencyInhibitRules() []InhibitRule {
 	src, _ := ParseMatchers(`{alertname="CollectorFailing", collector="docker"}`)
 	tgt, _ := ParseMatchers(`alertname=~"Container.*|ServiceReplicasMissing"`)
-	return []InhibitRule{{SourceMatchers: src, TargetMatchers: tgt, Equal: []string{"instance"}}}
+	hostDown, _ := ParseMatchers(`alertname="HostDown"`)
+	onHost, _ := ParseMatchers(`alertname!="HostDown"`)
+	return []InhibitRule{
+		{SourceMatchers: src, TargetMatchers: tgt, Equal: []string{"instance"}},
+		{SourceMatchers: hostDown, TargetMatchers: onHost, Equal: []string{"instance"}},
+	}
 }
 
 // inhibitor answers "is this alert inhibited, and by what" for one flush,
