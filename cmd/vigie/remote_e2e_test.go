@@ -312,3 +312,33 @@ func TestAgentKeepsSamplesWhileCentralIsDown(t *testing.T) {
 		return len(s) == 1 && s[0].Float() >= window.Seconds()*0.8
 	})
 }
+
+// TestServerRemoteWritesAFilteredSubset: a normal vigie keeps its TSDB
+// and also sends what write_relabel_configs keep to VictoriaMetrics.
+func TestServerRemoteWritesAFilteredSubset(t *testing.T) {
+	vm := startVictoriaMetrics(t)
+	central := vigietest.Start(t, vigietest.Options{Config: fmt.Sprintf(`global:
+  hostname: central-e2e
+  external_labels: {replica: a}
+collect:
+  interval: 1s
+remote_write:
+  - url: %s/api/v1/write
+    queue_config: {batch_send_deadline: 1s}
+    write_relabel_configs:
+      - source_labels: [__name__]
+        regex: node_load1|vigie_build_info
+        action: keep
+`, vm.base)})
+	vigietest.Eventually(t, 60*time.Second, "node_load1 in VictoriaMetrics", func() bool {
+		s := vm.query(`node_load1{instance="central-e2e",replica="a"}`)
+		return len(s) == 1
+	})
+	if s := vm.query(`{__name__=~"go_.*|vigie_collection_.*"}`); len(s) != 0 {
+		t.Fatalf("series dropped by write_relabel_configs reached VictoriaMetrics: %v", s[0].Metric)
+	}
+	// The central keeps everything locally, without the external labels.
+	if s := central.Query(`go_goroutines{instance="central-e2e"}`); len(s) != 1 || s[0].Metric["replica"] != "" {
+		t.Fatalf("local go_goroutines = %v", s)
+	}
+}
