@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vigie-dev/vigie/storage"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options are the notifier's collaborators.
@@ -37,6 +39,8 @@ type Options struct {
 	// AckSecret signs acknowledgement links; by default a random key is
 	// generated once and kept in the state database.
 	AckSecret []byte
+	// Tracer makes each delivery attempt a span (outbox.go); nil is off.
+	Tracer trace.Tracer
 }
 
 // Notifier routes, groups, deduplicates and delivers notifications.
@@ -47,6 +51,7 @@ type Notifier struct {
 	externalURL string
 	ackKey      []byte
 	metrics     *metrics
+	tracer      trace.Tracer // nil: no spans
 
 	mu       sync.Mutex
 	rc       *runtimeConfig
@@ -179,6 +184,7 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 		logger:       opts.Logger,
 		now:          opts.Now,
 		externalURL:  strings.TrimRight(opts.ExternalURL, "/"),
+		tracer:       opts.Tracer,
 		rc:           rc,
 		alerts:       map[model.Fingerprint]*alertEntry{},
 		groups:       map[string]*aggrGroup{},

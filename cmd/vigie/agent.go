@@ -20,6 +20,7 @@ import (
 
 	"github.com/vigie-dev/vigie/collector"
 	"github.com/vigie-dev/vigie/collector/scrape"
+	"github.com/vigie-dev/vigie/internal/tracing"
 )
 
 // setupAgent is `vigie agent`: `vigie run` with mode: agent.
@@ -39,7 +40,7 @@ func (c AgentConfig) agentOptions() *agent.Options {
 
 // buildAgent wires an agent into a, whose registries are made: the WAL and
 // remote storage, then collection into them, then vigie's own endpoints.
-func (a *app) buildAgent(cfg *Config) (*app, error) {
+func (a *app) buildAgent(cfg *Config, tp *tracing.Provider, tracingComp component) (*app, error) {
 	logger := a.log
 	dir := cfg.Global.DataDir
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -67,6 +68,7 @@ func (a *app) buildAgent(cfg *Config) (*app, error) {
 	a.reg.MustRegister(set)
 	ingester := collector.NewIngester(out, labels.FromStrings("job", "vigie", "instance", cfg.Global.Hostname))
 	loop := collector.NewLoop(prometheus.Gatherers{a.reg, a.internal}, ingester, cfg.Collect.Interval.D(), logger.With("component", "collect"), a.reg)
+	loop.SetTracer(tp.Tracer("vigie/collect"))
 	a.scraper, err = scrape.New(out, logger, a.internal)
 	if err != nil {
 		_ = rs.Close()
@@ -75,6 +77,7 @@ func (a *app) buildAgent(cfg *Config) (*app, error) {
 	}
 	a.loop = &loopComponent{loop: loop, set: set, ready: a.ready}
 	a.components = append([]component{
+		tracingComp,
 		// Closed last: the queues stop (and flush) before the WAL closes.
 		&closerComponent{name: "wal", close: db.Close},
 		a.loop,

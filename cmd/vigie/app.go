@@ -115,8 +115,12 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	// internal series, served on /metrics/internal. Both are stored.
 	a.reg, a.internal = prometheus.NewRegistry(), prometheus.NewRegistry()
 	a.registerSelfMetrics()
+	tp, tracingComp, err := a.newTracing(cfg) // tracing.go
+	if err != nil {
+		return nil, err
+	}
 	if cfg.isAgent() {
-		return a.buildAgent(cfg) // agent.go: no TSDB, rules or API
+		return a.buildAgent(cfg, tp, tracingComp) // agent.go: no TSDB, rules or API
 	}
 
 	// Storage: the TSDB and the state database.
@@ -139,6 +143,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	a.reg.MustRegister(set)
 	ingester := collector.NewIngester(out, labels.FromStrings("job", "vigie", "instance", cfg.Global.Hostname))
 	loop := collector.NewLoop(prometheus.Gatherers{a.reg, a.internal}, ingester, cfg.Collect.Interval.D(), logger.With("component", "collect"), a.reg)
+	loop.SetTracer(tp.Tracer("vigie/collect"))
 
 	// Scrape jobs append through a hook that wakes the rules.
 	scrapeApp := &commitHook{Appendable: out}
@@ -156,6 +161,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		Logger:      logger.With("component", "notify"),
 		Registerer:  a.reg,
 		ExternalURL: cfg.externalURL(),
+		Tracer:      tp.Tracer("vigie/notify"),
 	})
 	if err != nil {
 		return nil, err
@@ -191,6 +197,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	a.rules = newRulesComponent(rm, loop, scrapeApp, logger)
 	a.notifier = &notifyComponent{n: n, log: logger.With("component", "notify")}
 	a.components = append([]component{
+		tracingComp, // closed last: flushes the spans of the others
 		a.loop,
 		newCollectorsComponent(set, logger),
 		&scrapeComponent{s: a.scraper, log: logger},

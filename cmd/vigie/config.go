@@ -17,6 +17,7 @@ import (
 	"github.com/vigie-dev/vigie/collector/postgres"
 	"github.com/vigie-dev/vigie/collector/scrape"
 	"github.com/vigie-dev/vigie/config"
+	"github.com/vigie-dev/vigie/internal/tracing"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
 	"github.com/vigie-dev/vigie/storage"
@@ -38,6 +39,7 @@ type Config struct {
 	Mode        string             `yaml:"mode"`
 	RemoteWrite RemoteWriteConfigs `yaml:"remote_write"`
 	Agent       AgentConfig        `yaml:"agent"`
+	Tracing     tracing.Config     `yaml:"tracing"` // tracing.go
 }
 
 // GlobalConfig is the global section.
@@ -85,6 +87,7 @@ func defaultConfig() Config {
 		Rules:   rules.DefaultConfig(),
 		Notify:  notify.DefaultConfig(),
 		Agent:   DefaultAgentConfig(),
+		Tracing: tracing.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -132,6 +135,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("rules", c.Rules.Validate()))
 	errs = append(errs, config.Prefix("notify", c.Notify.Validate()))
 	errs = append(errs, c.validateRemote()) // remote.go
+	errs = append(errs, config.Prefix("tracing", c.Tracing.Validate()))
 	return errors.Join(errs...)
 }
 
