@@ -212,7 +212,7 @@ remote_write:
 // agentConfig is an agent collecting every second and sending to urls.
 func agentConfig(hostname string, urls ...string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mode: agent\nglobal:\n  hostname: %s\n  external_labels: {cluster: e2e}\ncollect:\n  interval: 1s\nremote_write:\n", hostname)
+	fmt.Fprintf(&b, "mode: agent\nglobal:\n  hostname: %s\n  external_labels: {cluster: e2e}\ncollect:\n  interval: 1s\n  docker: {enabled: false}\nremote_write:\n", hostname)
 	for _, u := range urls {
 		fmt.Fprintf(&b, "  - url: %s\n    queue_config: {batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 1s}\n", u)
 	}
