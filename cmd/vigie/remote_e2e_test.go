@@ -342,3 +342,29 @@ remote_write:
 		t.Fatalf("local go_goroutines = %v", s)
 	}
 }
+
+// TestAgentReloadsRemoteWrite: a reload points the agent at another
+// receiver; changing the mode is refused and the running one stays.
+func TestAgentReloadsRemoteWrite(t *testing.T) {
+	first, second := startVictoriaMetrics(t), startVictoriaMetrics(t)
+	agent := vigietest.Start(t, vigietest.Options{Config: agentConfig("agent-reload", first.base+"/api/v1/write")})
+	vigietest.Eventually(t, 60*time.Second, "the agent's series in the first receiver", func() bool {
+		return len(first.query(`vigie_agent_info{instance="agent-reload"}`)) == 1
+	})
+	if err := os.WriteFile(agent.Config, []byte(agentConfig("agent-reload", second.base+"/api/v1/write")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := agent.Post("/-/reload"); code != http.StatusOK {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	vigietest.Eventually(t, 60*time.Second, "the agent's series in the second receiver", func() bool {
+		return len(second.query(`vigie_agent_info{instance="agent-reload"}`)) == 1
+	})
+	server := strings.Replace(agentConfig("agent-reload", second.base+"/api/v1/write"), "mode: agent", "mode: server", 1)
+	if err := os.WriteFile(agent.Config, []byte(server), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := agent.Post("/-/reload"); code != http.StatusInternalServerError || !strings.Contains(body, "mode: changes take effect at the next start only") {
+		t.Fatalf("reload to server mode: %d %s, want 500 naming mode", code, body)
+	}
+}
