@@ -119,6 +119,11 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			_ = tracingComp.Close()
+		}
+	}()
 	if cfg.isAgent() {
 		return a.buildAgent(cfg, tp, tracingComp) // agent.go: no TSDB, rules or API
 	}
