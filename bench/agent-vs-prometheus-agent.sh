@@ -24,6 +24,10 @@ work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/vigie" ./cmd/vigie
+# The agent runs from its own copy, as on a node where it runs alone: the
+# source vigie's use of the same file would keep its pages in the page
+# cache, and faults map cached neighbours too.
+cp "$work/vigie" "$work/vigie-agent"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ok() { for _ in $(seq 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not ready: $1"; exit 1; }
 
@@ -51,7 +55,7 @@ remote_write:
   - url: http://127.0.0.1:$vm/api/v1/write
 YAML
 
-"$work/vigie" agent --config "$work/agent.yml" --listen 127.0.0.1:$va --data-dir "$work/agent" >"$work/agent.log" 2>&1 & agent=$!; pids+=($agent)
+"$work/vigie-agent" agent --config "$work/agent.yml" --listen 127.0.0.1:$va --data-dir "$work/agent" >"$work/agent.log" 2>&1 & agent=$!; pids+=($agent)
 prometheus --enable-feature=agent --config.file="$work/prom.yml" --storage.agent.path="$work/prom" \
   --web.listen-address=127.0.0.1:$pa --log.level=warn >"$work/prom.log" 2>&1 & prom=$!; pids+=($prom)
 vmagent -promscrape.config="$work/vmagent.yml" -remoteWrite.url="http://127.0.0.1:$vm/api/v1/write" \
