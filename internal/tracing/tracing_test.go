@@ -23,7 +23,8 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// Off, the provider is a no-op one: spans record nothing and carry no trace id.
+// Off, the provider is a no-op one: spans record nothing, carry no trace
+// id and cost one small allocation.
 func TestOffIsNoop(t *testing.T) {
 	p, err := New(DefaultConfig(), Options{})
 	if err != nil {
@@ -42,8 +43,9 @@ func TestOffIsNoop(t *testing.T) {
 		_, s := tr.Start(context.Background(), "x")
 		s.End()
 	})
-	if allocs != 0 {
-		t.Errorf("a span costs %v allocations with tracing off, want 0", allocs)
+	// The one allocation is the context carrying the (shared) no-op span.
+	if allocs > 1 {
+		t.Errorf("a span costs %v allocations with tracing off, want at most 1", allocs)
 	}
 	if err := p.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
