@@ -7,10 +7,8 @@ package main
 // the agent serves /metrics, /-/healthy, /-/ready and /-/reload.
 
 import (
-	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime"
 	"time"
@@ -23,7 +21,6 @@ import (
 
 	"github.com/vigie-dev/vigie/collector"
 	"github.com/vigie-dev/vigie/collector/scrape"
-	"github.com/vigie-dev/vigie/internal/footprint"
 	"github.com/vigie-dev/vigie/internal/tracing"
 )
 
@@ -96,38 +93,6 @@ func (a *app) buildAgent(cfg *Config, tp *tracing.Provider, tracingComp componen
 		return nil, err
 	}
 	return a, nil
-}
-
-// trimComponent drops the executable's pages once more after start-up.
-// main trims them before anything runs, but start-up itself (decoding the
-// configuration, replaying the WAL, the first collections and sends)
-// touches most of the Prometheus libraries' code and read-only data: 45 MiB
-// of file-backed RSS on an agent, of which it then runs about 18. Trimming
-// once the agent settled brings its RSS from ~57 MiB to ~30 MiB
-// (docs/benchmarks/agent.md); the pages it uses fault back in.
-type trimComponent struct {
-	base
-	ready <-chan struct{}
-	after time.Duration
-	log   *slog.Logger
-}
-
-func (*trimComponent) Name() string { return "footprint" }
-
-func (c *trimComponent) Run(ctx context.Context) {
-	select {
-	case <-c.ready:
-	case <-ctx.Done():
-		return
-	}
-	t := time.NewTimer(c.after)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		n, err := footprint.TrimExecutable()
-		c.log.Debug("dropped the executable's pages touched at start-up", "bytes", n, "err", err)
-	case <-ctx.Done():
-	}
 }
 
 // closerComponent only closes something at shutdown.

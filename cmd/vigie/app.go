@@ -212,7 +212,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		a.newReceiverComponent(logger), // remote.go: POST /api/v1/write, /otlp/v1/metrics
 		remoteOut,
 		&selfComponent{a: a},
-		&trimComponent{ready: a.ready, after: 30 * time.Second, log: logger}, // agent.go
+		&trimComponent{ready: a.ready, after: 30 * time.Second, log: logger}, // footprint.go
 	}, opts.extra...)
 
 	if err := a.apply(cfg); err != nil {
