@@ -40,4 +40,3 @@ func (c *trimComponent) Run(ctx context.Context) {
 	case <-ctx.Done():
 	}
 }
-
