@@ -16,6 +16,10 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Metadata is what /api/v1/metadata reports for one metric family.
@@ -197,6 +201,7 @@ type Loop struct {
 	reset    chan struct{}
 	hooks    []func(time.Time)
 	failing  repeatedError // the append error of the last rounds, logged once
+	tracer   trace.Tracer  // a span per round; no-op unless SetTracer
 
 	gathers     prometheus.Counter
 	gatherFails prometheus.Counter
@@ -210,6 +215,7 @@ type Loop struct {
 func NewLoop(g prometheus.Gatherer, in *Ingester, interval time.Duration, logger *slog.Logger, reg prometheus.Registerer) *Loop {
 	l := &Loop{
 		gatherer: g, ingester: in, logger: logger, interval: interval, reset: make(chan struct{}, 1),
+		tracer: noop.NewTracerProvider().Tracer(""),
 		gathers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigie_collection_gathers_total", Help: "Collection rounds run by vigie's collection loop."}),
 		gatherFails: prometheus.NewCounter(prometheus.CounterOpts{
@@ -226,6 +232,9 @@ func NewLoop(g prometheus.Gatherer, in *Ingester, interval time.Duration, logger
 	}
 	return l
 }
+
+// SetTracer makes each round a "collect" span of t; call it before Run.
+func (l *Loop) SetTracer(t trace.Tracer) { l.tracer = t }
 
 // OnCommit registers f to run after every committed gather with its
 // timestamp (rules evaluate right after the collection that feeds them).
@@ -276,6 +285,8 @@ func (l *Loop) Run(ctx context.Context) {
 func (l *Loop) Once(ctx context.Context) time.Time {
 	start := time.Now()
 	ts := start
+	ctx, span := l.tracer.Start(ctx, "collect", trace.WithTimestamp(start))
+	defer span.End()
 	mfs, err := l.gatherer.Gather()
 	if err != nil {
 		// A partial gather still holds everything that was collected.
@@ -287,6 +298,10 @@ func (l *Loop) Once(ctx context.Context) time.Time {
 		l.gatherFails.Inc()
 	}
 	l.logAppend(err)
+	span.SetAttributes(attribute.Int("samples", n))
+	if err != nil {
+		span.SetStatus(codes.Error, rootCause(err))
+	}
 	l.samples.Set(float64(n))
 	l.duration.Set(time.Since(start).Seconds())
 	l.last.Set(float64(ts.UnixMilli()) / 1000)

@@ -37,10 +37,13 @@ func CheckYAML(doc *yaml.Node, out any) []error {
 }
 
 var (
-	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
-	keyCheckerType      = reflect.TypeFor[KeyChecker]()
-	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
-	timeType            = reflect.TypeFor[time.Time]()
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	keyCheckerType  = reflect.TypeFor[KeyChecker]()
+	// Prometheus's and its libraries' types (URLs, remote_write, relabel
+	// configs) implement yaml.v2's interface, which yaml.v3 still calls.
+	obsoleteUnmarshalerType = reflect.TypeFor[interface{ UnmarshalYAML(func(any) error) error }]()
+	textUnmarshalerType     = reflect.TypeFor[encoding.TextUnmarshaler]()
+	timeType                = reflect.TypeFor[time.Time]()
 )
 
 // checkSchema walks a document against the Go type it will be decoded into
@@ -84,10 +87,15 @@ func checkSchema(n *yaml.Node, t reflect.Type, path string) []error {
 			return checkUnmarshaler(n, t, path)
 		}
 		if n.Kind == yaml.MappingNode {
-			return checkStruct(n, t, path)
+			errs := checkStruct(n, t, path)
+			if len(errs) == 0 && reflect.PointerTo(t).Implements(obsoleteUnmarshalerType) {
+				// Its own UnmarshalYAML validates too: report it at the mapping.
+				errs = checkUnmarshaler(n, t, path)
+			}
+			return errs
 		}
 		switch {
-		case reflect.PointerTo(t).Implements(unmarshalerType):
+		case reflect.PointerTo(t).Implements(unmarshalerType), reflect.PointerTo(t).Implements(obsoleteUnmarshalerType):
 			return checkUnmarshaler(n, t, path) // it may accept a scalar or a list
 		case n.Kind == yaml.ScalarNode && (reflect.PointerTo(t).Implements(textUnmarshalerType) || t == timeType):
 			return checkScalar(n, t, path) // time.Time and other structs written as text

@@ -21,6 +21,8 @@ import (
 
 	"github.com/vigie-dev/vigie/internal/logonce"
 	"github.com/vigie-dev/vigie/storage"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options are the notifier's collaborators.
@@ -38,6 +40,8 @@ type Options struct {
 	// AckSecret signs acknowledgement links; by default a random key is
 	// generated once and kept in the state database.
 	AckSecret []byte
+	// Tracer makes each delivery attempt a span (outbox.go); nil is off.
+	Tracer trace.Tracer
 }
 
 // Notifier routes, groups, deduplicates and delivers notifications.
@@ -49,6 +53,7 @@ type Notifier struct {
 	ackKey      []byte
 	metrics     *metrics
 	logRepeats  *logonce.Logger
+	tracer      trace.Tracer // nil: no spans
 
 	// flushMu keeps flushes one at a time; mu guards the state below and
 	// is never held across a database write by a flush.
@@ -189,6 +194,7 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 		logger:       opts.Logger,
 		now:          opts.Now,
 		externalURL:  strings.TrimRight(opts.ExternalURL, "/"),
+		tracer:       opts.Tracer,
 		rc:           rc,
 		alerts:       map[model.Fingerprint]*alertEntry{},
 		groups:       map[string]*aggrGroup{},

@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func (n *Notifier) config() *runtimeConfig {
@@ -127,6 +131,8 @@ func (n *Notifier) deliver(ctx context.Context, r *outboxRow) {
 		n.finish(ctx, r, "failed", r.Attempts, time.Time{}, err.Error(), "", "")
 		return
 	}
+	ctx, span := n.startDeliverySpan(ctx, r)
+	defer span.End()
 	thread := n.threadRef(ctx, r)
 	data := n.templateData(r.Payload, n.now())
 	actx, cancel := context.WithTimeout(ctx, rc.cfg.Delivery.Timeout.D())
@@ -134,6 +140,7 @@ func (n *Notifier) deliver(ctx context.Context, r *outboxRow) {
 	cancel()
 	now := n.now()
 	if err == nil {
+		span.SetAttributes(attribute.String("outcome", "sent"))
 		n.metrics.sent.WithLabelValues(r.Receiver, r.Integration).Inc()
 		n.metrics.latency.WithLabelValues(r.Receiver).Observe(now.Sub(r.CreatedAt).Seconds())
 		log.Info("notification sent", "group", r.GroupKey, "status", r.NotifStatus, "alerts", len(r.Payload.Alerts), "attempts", r.Attempts+1)
@@ -165,7 +172,12 @@ func (n *Notifier) deliver(ctx context.Context, r *outboxRow) {
 		n.metrics.failed.WithLabelValues(r.Receiver, "expired").Inc()
 	}
 	msg := err.Error()
+	span.SetAttributes(attribute.String("outcome", status), attribute.String("reason", reason))
+	span.SetStatus(codes.Error, msg)
 	args := []any{"group", r.GroupKey, "attempts", attempts, "reason", reason, "err", msg}
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		args = append(args, "trace_id", sc.TraceID().String())
+	}
 	switch {
 	case status == "failed":
 		log.Error("giving up on a notification", args...)
@@ -307,4 +319,16 @@ func (n *Notifier) templateData(p *payload, now time.Time) *Data {
 		}
 	}
 	return d
+}
+
+// startDeliverySpan starts the span of one delivery attempt; without a
+// tracer it is a no-op span that costs nothing.
+func (n *Notifier) startDeliverySpan(ctx context.Context, r *outboxRow) (context.Context, trace.Span) {
+	if n.tracer == nil {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	return n.tracer.Start(ctx, "notify.deliver", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("receiver", r.Receiver), attribute.String("integration", r.Integration),
+		attribute.String("status", r.NotifStatus), attribute.Int("alerts", len(r.Payload.Alerts)),
+		attribute.Int("attempt", r.Attempts+1)))
 }

@@ -204,17 +204,22 @@ func (ir *InhibitRule) compile() (Matchers, Matchers, error) {
 // DependencyInhibitRules are vigie's built-in inhibit rules, added unless
 // dependency_inhibition is false: the Docker engine of a host unreachable
 // mutes that host's container and Swarm replica alerts, which are then
-// consequences, not causes; and a Swarm or Compose service missing replicas
+// consequences, not causes; a Swarm or Compose service missing replicas
 // mutes the uptime probes of that service (discovered probes carry its
-// service and stack labels).
+// service and stack labels); and a host whose agent stopped sending
+// (HostDown, rules/builtin/agents.yml) mutes every other alert of that
+// host: one page per dead node.
 func DependencyInhibitRules() []InhibitRule {
 	src, _ := ParseMatchers(`{alertname="CollectorFailing", collector="docker"}`)
 	tgt, _ := ParseMatchers(`alertname=~"Container.*|ServiceReplicasMissing"`)
 	replicas, _ := ParseMatchers(`alertname="ServiceReplicasMissing"`)
 	probes, _ := ParseMatchers(`alertname=~"ProbeFailing|ProbeSlow"`)
+	hostDown, _ := ParseMatchers(`alertname="HostDown"`)
+	onHost, _ := ParseMatchers(`alertname!="HostDown"`)
 	return []InhibitRule{
 		{SourceMatchers: src, TargetMatchers: tgt, Equal: []string{"instance"}},
 		{SourceMatchers: replicas, TargetMatchers: probes, Equal: []string{"service", "stack"}},
+		{SourceMatchers: hostDown, TargetMatchers: onHost, Equal: []string{"instance"}},
 	}
 }
 

@@ -44,7 +44,7 @@ receivers:
   - name: instant
     webhook_configs: [{url: "http://127.0.0.1:1/instant"}]
 inhibit_rules:
-  - source_matchers: ['alertname="HostDown"']
+  - source_matchers: ['alertname="HostUnreachable"']
     target_matchers: ['severity="warning"']
     equal: [instance]
 time_intervals:
@@ -147,14 +147,14 @@ func TestRoutingGroupingSuppression(t *testing.T) {
 				}},
 				{at: 20 * time.Second, do: put(
 					fire("CollectorFailing", "collector", "docker", "instance", "h1"),
-					fire("HostDown", "instance", "h1", "severity", "critical"),
+					fire("HostUnreachable", "instance", "h1", "severity", "critical"),
 					fire("ContainerRestarting", "instance", "h2", "container", "web"),
 					fire("Load", "instance", "h2", "severity", "warning"),
 				)},
 				// h1's container and warning alerts are now inhibited; h2's are not (equal: instance).
 				{at: 30 * time.Second, want: []string{
 					`ops firing {alertname="CollectorFailing"} CollectorFailing@h1:firing`,
-					`pager firing {alertname="HostDown"} HostDown@h1:firing`,
+					`pager firing {alertname="HostUnreachable"} HostUnreachable@h1:firing`,
 				}},
 				{at: 70 * time.Second, want: []string{
 					`ops firing {alertname="ContainerRestarting"} ContainerRestarting@h2:firing`,
@@ -164,6 +164,21 @@ func TestRoutingGroupingSuppression(t *testing.T) {
 				{at: 80 * time.Second, do: put(resolve("ContainerRestarting", "instance", "h1", "container", "web"))},
 				// ...but its resolution goes out: the receiver was told it fired.
 				{at: 130 * time.Second, want: []string{`ops firing {alertname="ContainerRestarting"} ContainerRestarting@h1:resolved,ContainerRestarting@h2:firing`}},
+			},
+		},
+		{
+			name: "HostDown (an agent stopped sending) mutes every other alert of its host", start: monday,
+			steps: []step{
+				{at: 0, do: put(
+					fire("HostDown", "instance", "h1", "severity", "critical"),
+					fire("ContainerRestarting", "instance", "h1", "container", "web"),
+					fire("ProbeFailed", "instance", "h1"),
+					fire("ProbeFailed", "instance", "h2"),
+				)},
+				{at: 10 * time.Second, want: []string{
+					`ops firing {alertname="ProbeFailed"} ProbeFailed@h2:firing`,
+					`pager firing {alertname="HostDown"} HostDown@h1:firing`,
+				}},
 			},
 		},
 		{

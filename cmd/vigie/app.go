@@ -124,6 +124,18 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	// internal series, served on /metrics/internal. Both are stored.
 	a.reg, a.internal = prometheus.NewRegistry(), prometheus.NewRegistry()
 	a.registerSelfMetrics()
+	tp, tracingComp, err := a.newTracing(cfg) // tracing.go
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tracingComp.Close()
+		}
+	}()
+	if cfg.isAgent() {
+		return a.buildAgent(cfg, tp, tracingComp) // agent.go: no TSDB, rules or API
+	}
 
 	// Storage: the TSDB and the state database.
 	a.store, err = storage.Open(ctx, cfg.Global.DataDir, cfg.Storage, logger, a.internal)
@@ -141,15 +153,20 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		return nil, err
 	}
 
+	// Remote write out (remote.go): what is appended goes to the TSDB, and
+	// remote_write's queues send it on from the TSDB's WAL.
+	remoteOut, out := a.remoteOut(logger)
+
 	// Collection: built-in collectors in a Set, gathered by the Loop into the TSDB.
 	set := collector.NewSet(cfg.collectTimeout(), logger)
 	a.reg.MustRegister(set)
-	ingester := collector.NewIngester(a.store.TSDB, labels.FromStrings("job", "vigie", "instance", cfg.Global.Hostname))
+	ingester := collector.NewIngester(out, labels.FromStrings("job", "vigie", "instance", cfg.Global.Hostname))
 	a.snapshot = collector.NewSnapshot(a.reg)
 	loop := collector.NewLoop(prometheus.Gatherers{a.snapshot, a.internal}, ingester, cfg.Collect.Interval.D(), logger.With("component", "collect"), a.reg)
+	loop.SetTracer(tp.Tracer("vigie/collect"))
 
 	// Scrape jobs append through a hook that wakes the rules.
-	scrapeApp := &commitHook{Appendable: a.store.TSDB}
+	scrapeApp := &commitHook{Appendable: out}
 	a.scraper, err = scrape.New(scrapeApp, logger, a.internal)
 	if err != nil {
 		return nil, err
@@ -194,13 +211,14 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 		Logger:      logger.With("component", "notify"),
 		Registerer:  a.reg,
 		ExternalURL: cfg.externalURL(),
+		Tracer:      tp.Tracer("vigie/notify"),
 	})
 	if err != nil {
 		return nil, err
 	}
 	rm, err := rules.New(rules.Options{
 		Queryable:   a.store.TSDB,
-		Appendable:  a.store.TSDB,
+		Appendable:  out,
 		Engine:      engine,
 		State:       a.store.State,
 		Sink:        page.sink(notifySink(n, logger, heartbeatAnnotator(hb), logLinesAnnotator(logStore))),
@@ -252,6 +270,7 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 	a.rules.generated = generatedRuleFiles
 	a.notifier = &notifyComponent{n: n, log: logger.With("component", "notify")}
 	a.components = append([]component{
+		tracingComp, // closed last: flushes the spans of the others
 		a.loop,
 		newCollectorsComponent(set, logger, up.Collector()),
 		&scrapeComponent{s: a.scraper, log: logger},
@@ -269,7 +288,10 @@ func newApp(ctx context.Context, cfg *Config, opts appOptions) (_ *app, err erro
 			prepare: func(cfg *Config) (func(), error) {
 				return func() { maint.SetRetention(cfg.Storage.StateRetention.D()) }, nil
 			}},
+		a.newReceiverComponent(logger), // remote.go: POST /api/v1/write, /otlp/v1/metrics
+		remoteOut,
 		&selfComponent{a: a},
+		&trimComponent{ready: a.ready, after: 30 * time.Second, log: logger}, // footprint.go
 		a.auth,
 		ui,
 	}, opts.extra...)
@@ -495,7 +517,11 @@ func waitOrDone(ctx context.Context, f func()) bool {
 
 // close closes the components in reverse order, then storage.
 func (a *app) close() error {
-	return errors.Join(a.closeComponents(), a.store.Close())
+	err := a.closeComponents()
+	if a.store != nil { // an agent has no TSDB
+		err = errors.Join(err, a.store.Close())
+	}
+	return err
 }
 
 func (a *app) closeComponents() error {

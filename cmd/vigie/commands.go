@@ -16,10 +16,14 @@ import (
 // values that override it.
 type runFlags struct {
 	configFile, dataDir, listen, logLevel string
+	mode                                  string // "agent" for `vigie agent` (agent.go)
 }
 
-func setupRun(fs *flag.FlagSet) runFunc {
-	var f runFlags
+func setupRun(fs *flag.FlagSet) runFunc { return setupRunAs(fs, "") }
+
+// setupRunAs is `vigie run`, or `vigie agent` when mode is "agent".
+func setupRunAs(fs *flag.FlagSet, mode string) runFunc {
+	f := runFlags{mode: mode}
 	fs.StringVar(&f.configFile, "config", "", "configuration file (default: the embedded default configuration)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "data directory, overrides global.data_dir (default ./data)")
 	fs.StringVar(&f.listen, "listen", "", "HTTP listen address, overrides global.listen (default 127.0.0.1:9753)")
@@ -55,6 +59,9 @@ func (f runFlags) load() (*Config, error) {
 	}
 	if f.logLevel != "" {
 		cfg.Global.LogLevel = f.logLevel
+	}
+	if f.mode != "" {
+		cfg.Mode = f.mode
 	}
 	resolveRuleFiles(cfg, f.configFile)
 	if err := cfg.Validate(); err != nil {

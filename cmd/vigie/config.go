@@ -21,6 +21,7 @@ import (
 	"github.com/vigie-dev/vigie/config"
 	"github.com/vigie-dev/vigie/dashboards/auth"
 	"github.com/vigie-dev/vigie/dashboards/status"
+	"github.com/vigie-dev/vigie/internal/tracing"
 	"github.com/vigie-dev/vigie/logs"
 	"github.com/vigie-dev/vigie/notify"
 	"github.com/vigie-dev/vigie/rules"
@@ -47,6 +48,12 @@ type Config struct {
 	// StatusPage is the public status page of the probes (docs/status-page.md).
 	StatusPage status.Config `yaml:"status_page"`
 	Auth       auth.Config   `yaml:"auth"`
+
+	// Agent mode and remote write (remote.go, agent.go).
+	Mode        string             `yaml:"mode"`
+	RemoteWrite RemoteWriteConfigs `yaml:"remote_write"`
+	Agent       AgentConfig        `yaml:"agent"`
+	Tracing     tracing.Config     `yaml:"tracing"` // tracing.go
 }
 
 // GlobalConfig is the global section.
@@ -63,6 +70,8 @@ type GlobalConfig struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is logfmt or json.
 	LogFormat string `yaml:"log_format"`
+	// ExternalLabels are added to every series sent by remote write.
+	ExternalLabels map[string]string `yaml:"external_labels"`
 }
 
 // CollectConfig is the collect section.
@@ -98,6 +107,8 @@ func defaultConfig() Config {
 		Logs:       logs.DefaultConfig(),
 		StatusPage: status.DefaultConfig(),
 		Auth:       auth.DefaultConfig(),
+		Agent:      DefaultAgentConfig(),
+		Tracing:    tracing.DefaultConfig(),
 		Collect: CollectConfig{
 			Interval: config.Duration(15 * time.Second),
 			Node:     node.DefaultConfig(),
@@ -152,6 +163,8 @@ func (c *Config) Validate() error {
 	errs = append(errs, config.Prefix("logs", c.Logs.Validate()))
 	errs = append(errs, c.validateStatusPage())
 	errs = append(errs, config.Prefix("auth", c.Auth.Validate()))
+	errs = append(errs, c.validateRemote()) // remote.go
+	errs = append(errs, config.Prefix("tracing", c.Tracing.Validate()))
 	return errors.Join(errs...)
 }
 

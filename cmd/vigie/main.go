@@ -60,6 +60,7 @@ func atLeast(n int) func(int) bool { return func(k int) bool { return k >= n } }
 func commands() []command {
 	cmds := []command{
 		{name: "run", about: "run vigie", nargs: exactly(0), setup: setupRun},
+		{name: "agent", about: "run vigie as an agent: collect and remote-write, no rules or queries", nargs: exactly(0), setup: setupAgent},
 		{name: "check config", args: "FILE", about: "validate a configuration file (and its rule files)", nargs: exactly(1), setup: setupCheckConfig},
 		{name: "check rules", args: "FILE...", about: "check rule files (syntax, PromQL, templates)", nargs: atLeast(1), setup: setupCheckRules},
 		{name: "test rules", args: "TEST_FILE...", about: "run rule unit tests (promtool's format)", nargs: atLeast(1), setup: setupTestRules},
