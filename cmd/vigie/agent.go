@@ -68,7 +68,8 @@ func (a *app) buildAgent(cfg *Config, tp *tracing.Provider, tracingComp componen
 	set := collector.NewSet(cfg.collectTimeout(), logger)
 	a.reg.MustRegister(set)
 	ingester := collector.NewIngester(out, labels.FromStrings("job", "vigie", "instance", cfg.Global.Hostname))
-	loop := collector.NewLoop(prometheus.Gatherers{a.reg, a.internal}, ingester, cfg.Collect.Interval.D(), logger.With("component", "collect"), a.reg)
+	a.snapshot = collector.NewSnapshot(a.reg)
+	loop := collector.NewLoop(prometheus.Gatherers{a.snapshot, a.internal}, ingester, cfg.Collect.Interval.D(), logger.With("component", "collect"), a.reg)
 	loop.SetTracer(tp.Tracer("vigie/collect"))
 	a.scraper, err = scrape.New(out, logger, a.internal)
 	if err != nil {

@@ -415,6 +415,9 @@ func (a *app) mux() *web.Mux {
 // handler is the mux wrapped once with the middleware every response goes
 // through (access control, then the security headers).
 func (a *app) handler() http.Handler {
+	if a.auth == nil { // an agent keeps no users: it serves metrics and health
+		return web.SecureHeaders(a.mux())
+	}
 	return web.SecureHeaders(a.auth.a.Wrap(a.mux()))
 }
 

@@ -17,7 +17,7 @@ func runArgs(args ...string) (code int, stdout, stderr string) {
 // Every command and subcommand answers --help and -h with its usage and
 // flags on stdout (exit 0), and misuse with its usage on stderr (exit 2).
 func TestEveryCommandAnswersHelp(t *testing.T) {
-	want := []string{"run", "check config", "check rules", "test rules", "rules export", "notify test",
+	want := []string{"run", "agent", "check config", "check rules", "test rules", "rules export", "notify test",
 		"silence add", "silence list", "silence expire", "ack", "job run", "heartbeat list", "incident",
 		"user add", "user passwd", "user rm", "user list", "token create", "token revoke", "token list", "version", "help"}
 	var names []string
