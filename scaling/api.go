@@ -1,7 +1,6 @@
 package scaling
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -14,25 +13,6 @@ func (s *Scaler) Routes() []web.Route {
 		web.R("GET /api/v1/scaling", web.Read, s.handleScaling),
 		web.R("GET /api/v1/scaling/actions", web.Read, s.handleActions),
 	}
-}
-
-// response is the API's envelope, as api/ writes it.
-type response struct {
-	Status    string `json:"status"`
-	Data      any    `json:"data,omitempty"`
-	ErrorType string `json:"errorType,omitempty"`
-	Error     string `json:"error,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, code int, v response) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code = http.StatusInternalServerError
-		b, _ = json.Marshal(response{Status: "error", ErrorType: "internal", Error: "encode response: " + err.Error()})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(b)
 }
 
 // handleScaling returns the last evaluation; ?service= keeps one service.
@@ -50,7 +30,7 @@ func (s *Scaler) handleScaling(w http.ResponseWriter, r *http.Request) {
 	if res.Services == nil {
 		res.Services = []ServiceStatus{}
 	}
-	writeJSON(w, http.StatusOK, response{Status: "success", Data: res})
+	web.WriteJSON(w, http.StatusOK, web.Envelope{Status: "success", Data: res})
 }
 
 // handleActions returns the audit trail, newest first; ?service= and ?limit= (100).
@@ -59,15 +39,15 @@ func (s *Scaler) handleActions(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
-			writeJSON(w, http.StatusBadRequest, response{Status: "error", ErrorType: "bad_data", Error: "limit must be an integer between 1 and 10000"})
+			web.WriteJSON(w, http.StatusBadRequest, web.Envelope{Status: "error", ErrorType: "bad_data", Error: "limit must be an integer between 1 and 10000"})
 			return
 		}
 		limit = n
 	}
 	acts, err := s.audit.list(r.Context(), r.URL.Query().Get("service"), limit)
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, response{Status: "error", ErrorType: "internal", Error: err.Error()})
+		web.WriteJSON(w, http.StatusInternalServerError, web.Envelope{Status: "error", ErrorType: "internal", Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, response{Status: "success", Data: acts})
+	web.WriteJSON(w, http.StatusOK, web.Envelope{Status: "success", Data: acts})
 }

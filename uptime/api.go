@@ -2,7 +2,6 @@ package uptime
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -20,21 +19,8 @@ func (m *Manager) Routes() []web.Route {
 	}
 }
 
-type envelope struct {
-	Status    string `json:"status"`
-	Data      any    `json:"data,omitempty"`
-	ErrorType string `json:"errorType,omitempty"`
-	Error     string `json:"error,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, code int, v envelope) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func (m *Manager) handleList(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, envelope{Status: "success", Data: m.Probes()})
+	web.WriteJSON(w, http.StatusOK, web.Envelope{Status: "success", Data: m.Probes()})
 }
 
 // Windows are the uptime windows the status page shows.
@@ -87,10 +73,10 @@ func (m *Manager) handleProbe(w http.ResponseWriter, r *http.Request) {
 	d, err := m.Detail(r.Context(), r.PathValue("name"))
 	switch {
 	case err == ErrUnknownProbe:
-		writeJSON(w, http.StatusNotFound, envelope{Status: "error", ErrorType: "not_found", Error: "unknown probe " + r.PathValue("name")})
+		web.WriteJSON(w, http.StatusNotFound, web.Envelope{Status: "error", ErrorType: "not_found", Error: "unknown probe " + r.PathValue("name")})
 	case err != nil:
-		writeJSON(w, http.StatusInternalServerError, envelope{Status: "error", ErrorType: "internal", Error: err.Error()})
+		web.WriteJSON(w, http.StatusInternalServerError, web.Envelope{Status: "error", ErrorType: "internal", Error: err.Error()})
 	default:
-		writeJSON(w, http.StatusOK, envelope{Status: "success", Data: d})
+		web.WriteJSON(w, http.StatusOK, web.Envelope{Status: "success", Data: d})
 	}
 }

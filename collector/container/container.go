@@ -486,27 +486,9 @@ func emitStats(ch chan<- prometheus.Metric, st *container.StatsResponse, l serie
 		counter(ch, netTxDropped, float64(n.TxDropped), l, iface)
 	}
 
-	type rw struct{ r, w uint64 }
-	io := map[string]*rw{}
-	var order []string
-	for _, e := range st.BlkioStats.IoServiceBytesRecursive {
-		dev := devs.name(e.Major, e.Minor)
-		x, ok := io[dev]
-		if !ok {
-			x = &rw{}
-			io[dev] = x
-			order = append(order, dev)
-		}
-		switch strings.ToLower(e.Op) {
-		case "read":
-			x.r += e.Value
-		case "write":
-			x.w += e.Value
-		}
-	}
-	for _, dev := range order {
-		counter(ch, fsReads, float64(io[dev].r), l, dev)
-		counter(ch, fsWrites, float64(io[dev].w), l, dev)
+	for _, d := range readWriteByDevice(st.BlkioStats.IoServiceBytesRecursive, devs) {
+		counter(ch, fsReads, float64(d.r), l, d.dev)
+		counter(ch, fsWrites, float64(d.w), l, d.dev)
 	}
 	emitBlkio(ch, st, l, devs)
 }
@@ -541,28 +523,39 @@ func emitBlkio(ch chan<- prometheus.Metric, st *container.StatsResponse, l serie
 		}
 		counter(ch, blkioUsage, float64(e.Value), l, devs.name(e.Major, e.Minor), major, minor, op)
 	}
-	type rw struct{ r, w uint64 }
-	ops := map[string]*rw{}
-	var order []string
-	for _, e := range st.BlkioStats.IoServicedRecursive {
+	for _, d := range readWriteByDevice(st.BlkioStats.IoServicedRecursive, devs) {
+		counter(ch, fsReadsOps, float64(d.r), l, d.dev)
+		counter(ch, fsWritesOps, float64(d.w), l, d.dev)
+	}
+}
+
+// deviceRW is one device's read and write totals.
+type deviceRW struct {
+	dev  string
+	r, w uint64
+}
+
+// readWriteByDevice sums blkio entries into reads and writes per device,
+// in the order the devices first appear.
+func readWriteByDevice(entries []container.BlkioStatEntry, devs *deviceNames) []deviceRW {
+	var out []deviceRW
+	index := map[string]int{}
+	for _, e := range entries {
 		dev := devs.name(e.Major, e.Minor)
-		x, ok := ops[dev]
+		i, ok := index[dev]
 		if !ok {
-			x = &rw{}
-			ops[dev] = x
-			order = append(order, dev)
+			i = len(out)
+			index[dev] = i
+			out = append(out, deviceRW{dev: dev})
 		}
 		switch strings.ToLower(e.Op) {
 		case "read":
-			x.r += e.Value
+			out[i].r += e.Value
 		case "write":
-			x.w += e.Value
+			out[i].w += e.Value
 		}
 	}
-	for _, dev := range order {
-		counter(ch, fsReadsOps, float64(ops[dev].r), l, dev)
-		counter(ch, fsWritesOps, float64(ops[dev].w), l, dev)
-	}
+	return out
 }
 
 // workingSet is usage minus inactive file cache, as cAdvisor and `docker

@@ -229,30 +229,16 @@ func (p *Page) handleFeed(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
-// envelope is the API's answer, as every vigie API writes it.
-type envelope struct {
-	Status    string `json:"status"`
-	Data      any    `json:"data,omitempty"`
-	ErrorType string `json:"errorType,omitempty"`
-	Error     string `json:"error,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, code int, v envelope) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func (p *Page) apiError(w http.ResponseWriter, err error) {
 	var inv errInvalid
 	switch {
 	case errors.As(err, &inv):
-		writeJSON(w, http.StatusBadRequest, envelope{Status: "error", ErrorType: "bad_data", Error: err.Error()})
+		web.WriteJSON(w, http.StatusBadRequest, web.Envelope{Status: "error", ErrorType: "bad_data", Error: err.Error()})
 	case errors.Is(err, ErrNotFound):
-		writeJSON(w, http.StatusNotFound, envelope{Status: "error", ErrorType: "not_found", Error: err.Error()})
+		web.WriteJSON(w, http.StatusNotFound, web.Envelope{Status: "error", ErrorType: "not_found", Error: err.Error()})
 	default:
 		p.logger.Error("incidents API failed", "err", err)
-		writeJSON(w, http.StatusInternalServerError, envelope{Status: "error", ErrorType: "internal", Error: "internal error"})
+		web.WriteJSON(w, http.StatusInternalServerError, web.Envelope{Status: "error", ErrorType: "internal", Error: "internal error"})
 	}
 }
 
@@ -281,7 +267,7 @@ func (p *Page) handleListIncidents(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []Incident{}
 	}
-	writeJSON(w, http.StatusOK, envelope{Status: "success", Data: list})
+	web.WriteJSON(w, http.StatusOK, web.Envelope{Status: "success", Data: list})
 }
 
 func (p *Page) handleOpenIncident(w http.ResponseWriter, r *http.Request) {
@@ -295,7 +281,7 @@ func (p *Page) handleOpenIncident(w http.ResponseWriter, r *http.Request) {
 		p.apiError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, envelope{Status: "success", Data: in})
+	web.WriteJSON(w, http.StatusCreated, web.Envelope{Status: "success", Data: in})
 }
 
 func (p *Page) handleUpdateIncident(w http.ResponseWriter, r *http.Request) {
@@ -317,5 +303,5 @@ func (p *Page) handleUpdateIncident(w http.ResponseWriter, r *http.Request) {
 		p.apiError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, envelope{Status: "success", Data: in})
+	web.WriteJSON(w, http.StatusOK, web.Envelope{Status: "success", Data: in})
 }

@@ -8,6 +8,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -161,3 +162,25 @@ func (w *secureWriter) Flush() {
 
 // Unwrap gives http.ResponseController the underlying writer.
 func (w *secureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Envelope is the JSON answer of vigie's own APIs, in Prometheus's shape:
+// {status, data} or {status, errorType, error}.
+type Envelope struct {
+	Status    string `json:"status"`
+	Data      any    `json:"data,omitempty"`
+	ErrorType string `json:"errorType,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// WriteJSON writes v with code. It encodes first, so a value that cannot be
+// encoded becomes a 500 with an error envelope, never half a body.
+func WriteJSON(w http.ResponseWriter, code int, v Envelope) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(Envelope{Status: "error", ErrorType: "internal", Error: "encode response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
