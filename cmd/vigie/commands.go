@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/vigie-dev/vigie/internal/footprint"
 )
 
 // runFlags are `vigie run`'s flags: where the configuration is, and the
@@ -32,6 +34,9 @@ func setupRunAs(fs *flag.FlagSet, mode string) runFunc {
 		cfg, err := await(ctx, f.load)
 		if err != nil {
 			return err
+		}
+		if cfg.isAgent() {
+			footprint.TuneGC(footprint.AgentGCPercent)
 		}
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
@@ -63,6 +68,7 @@ func (f runFlags) load() (*Config, error) {
 	if f.mode != "" {
 		cfg.Mode = f.mode
 	}
+	cfg.applyModeDefaults()
 	resolveRuleFiles(cfg, f.configFile)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("command-line flags: %w", err)

@@ -32,8 +32,9 @@ var (
 var errUsage = errors.New("usage")
 
 func main() {
+	footprint.StopMemoryProfiling()
 	_, _ = footprint.TrimExecutable()
-	footprint.TuneGC()
+	footprint.TuneGC(footprint.ServerGCPercent) // an agent lowers it once its mode is known
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(runMain(ctx, os.Args[1:], os.Stdout, os.Stderr))

@@ -70,3 +70,30 @@ func TestRemoteWriteConfigErrorsNameFileLine(t *testing.T) {
 		})
 	}
 }
+
+// TestAgentQueueDefaults: an agent's remote_write without queue_config gets
+// the agent's smaller queue; one that sets any queue key keeps Prometheus's
+// defaults for the rest, and a server always has Prometheus's defaults.
+func TestAgentQueueDefaults(t *testing.T) {
+	const rw = "remote_write:\n  - url: http://127.0.0.1:9753/api/v1/write\n"
+	for _, tc := range []struct {
+		name, mode, extra string
+		capacity, perSend int
+	}{
+		{"agent, no queue_config", "agent", "", 2500, 500},
+		{"agent, its own queue_config", "agent", "    queue_config: {capacity: 8000}\n", 8000, 2000},
+		{"server", "", "", 10000, 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := runFlags{configFile: writeConfig(t, rw+tc.extra), mode: tc.mode}
+			cfg, err := f.load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := cfg.RemoteWrite[0].QueueConfig
+			if q.Capacity != tc.capacity || q.MaxSamplesPerSend != tc.perSend || q.MaxShards != 50 {
+				t.Fatalf("queue_config = %+v, want capacity %d, %d per send, 50 shards", q, tc.capacity, tc.perSend)
+			}
+		})
+	}
+}

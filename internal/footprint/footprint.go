@@ -17,6 +17,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -64,7 +65,9 @@ func TrimExecutable() (int64, error) {
 	// The page cache may hold the executable in large folios, which the
 	// kernel maps whole on a fault; dropping the cached pages that are no
 	// longer mapped lets them come back one page at a time (MADV_RANDOM
-	// turned read-ahead off for these mappings).
+	// turned read-ahead off for these mappings; Linux 6.16+ still reads
+	// 128 KiB around a fault in code, and maps the cached pages of its
+	// 64 KiB window: docs/benchmarks.md).
 	// A freshly built or copied executable may still have dirty pages,
 	// which cannot be dropped before they are written back.
 	if exeFile, err := os.Open(exe); err == nil {
@@ -128,20 +131,40 @@ func readOnlyMappingOf(line, exe string) (lo, hi uintptr, ok bool) {
 	return uintptr(l), uintptr(h), true
 }
 
-// DefaultGCPercent is the garbage collector's target when GOGC is not set:
-// vigie's live heap is small and its allocation rate low, so collecting at
-// 50% growth instead of Go's 100% costs little CPU and keeps several MiB
-// less resident.
-const DefaultGCPercent = 50
+// ServerGCPercent is the garbage collector's target of a server when GOGC
+// is not set: vigie's live heap is small and its allocation rate low, so
+// collecting at 50% growth instead of Go's 100% costs little CPU and keeps
+// several MiB less resident.
+const ServerGCPercent = 50
 
-// TuneGC sets DefaultGCPercent unless the GOGC environment variable chose
-// a value, and returns the percent in force.
-func TuneGC() int {
+// AgentGCPercent is an agent's: its live heap is ~5 MiB for a node's
+// collectors, so 25% growth keeps ~1.5 MiB less resident for a GC every
+// few seconds, a fraction of a percent of a core (docs/benchmarks/agent.md).
+const AgentGCPercent = 25
+
+// TuneGC sets percent unless the GOGC environment variable chose a value,
+// and returns the percent in force.
+func TuneGC(percent int) int {
 	if v, ok := os.LookupEnv("GOGC"); ok && v != "" {
 		old := debug.SetGCPercent(100)
 		debug.SetGCPercent(old)
 		return old
 	}
-	debug.SetGCPercent(DefaultGCPercent)
-	return DefaultGCPercent
+	debug.SetGCPercent(percent)
+	return percent
+}
+
+// StopMemoryProfiling turns off the runtime's sampling of allocations
+// unless GODEBUG sets memprofilerate, and reports whether it did. Sampling
+// is on by default in every Go program and costs vigie ~1.4 MiB of
+// resident memory (the runtime's table of sampled stacks) and the code and
+// tables its stack walks touch; nobody reads it unless they debug memory,
+// and they can set GODEBUG=memprofilerate=524288 (Go's default) to get
+// /debug/pprof/heap back.
+func StopMemoryProfiling() bool {
+	if strings.Contains(os.Getenv("GODEBUG"), "memprofilerate=") {
+		return false
+	}
+	runtime.MemProfileRate = 0
+	return true
 }

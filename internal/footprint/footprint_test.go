@@ -3,6 +3,7 @@ package footprint
 import (
 	"bufio"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -95,13 +96,26 @@ func TestTrimExecutable(t *testing.T) {
 
 func TestTuneGC(t *testing.T) {
 	t.Setenv("GOGC", "")
-	if got := TuneGC(); got != DefaultGCPercent {
-		t.Fatalf("TuneGC() = %d without GOGC, want %d", got, DefaultGCPercent)
+	if got := TuneGC(ServerGCPercent); got != ServerGCPercent {
+		t.Fatalf("TuneGC() = %d without GOGC, want %d", got, ServerGCPercent)
 	}
 	t.Setenv("GOGC", "200")
 	debug.SetGCPercent(200) // what the runtime read from GOGC at start
-	if got := TuneGC(); got != 200 {
+	if got := TuneGC(AgentGCPercent); got != 200 {
 		t.Fatalf("TuneGC() = %d with GOGC=200, want 200", got)
 	}
 	debug.SetGCPercent(100)
+}
+
+func TestStopMemoryProfiling(t *testing.T) {
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 512 * 1024
+	t.Setenv("GODEBUG", "memprofilerate=1")
+	if StopMemoryProfiling() || runtime.MemProfileRate == 0 {
+		t.Fatalf("GODEBUG asked for memory profiles, but they were turned off")
+	}
+	t.Setenv("GODEBUG", "")
+	if !StopMemoryProfiling() || runtime.MemProfileRate != 0 {
+		t.Fatalf("MemProfileRate = %d without GODEBUG, want 0", runtime.MemProfileRate)
+	}
 }
