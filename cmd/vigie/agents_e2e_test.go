@@ -126,11 +126,11 @@ func rangeTimes(t *testing.T, c vigietest.Client, expr string, at time.Time) []t
 func largestGap(ts []time.Time, from, to time.Time) time.Duration {
 	var gap time.Duration
 	prev := from
-	for _, x := range append(ts, to) {
+	for _, x := range ts {
 		gap = max(gap, x.Sub(prev))
 		prev = x
 	}
-	return gap
+	return max(gap, to.Sub(prev))
 }
 
 // TestAgentsInContainers (issue 16): three agents, each in its own
@@ -177,8 +177,9 @@ notify:
 	// node-b goes away for good; the central vigie for two minutes, while
 	// the others keep collecting into their WALs.
 	testimage.Docker(t, "stop", agents["node-b"].Name)
+	stopping := time.Now() // the samples checked start here
 	central.Stop()
-	stopped := time.Now()
+	stopped := time.Now() // the outage timed starts once it has exited
 	running := []string{"node-a", "node-c"}
 	before := map[string]float64{}
 	for _, h := range running {
@@ -197,7 +198,7 @@ notify:
 	central = vigietest.Start(t, vigietest.Options{Config: centralConfig, Addr: central.Addr, DataDir: central.DataDir})
 
 	// a) Every collection of the outage reaches the central from the WALs.
-	window := back.Sub(stopped) + 10*time.Second
+	window := back.Sub(stopping) + 10*time.Second
 	for _, h := range running {
 		expr := fmt.Sprintf(`vigie_agent_info{instance=%q}[%dms]`, h, window.Milliseconds())
 		var ts []time.Time
@@ -205,7 +206,7 @@ notify:
 			ts = rangeTimes(t, central.Client, expr, back)
 			return len(ts) > 0 && !ts[len(ts)-1].Before(back.Add(-3*interval))
 		})
-		gap := largestGap(ts, stopped, back)
+		gap := largestGap(ts, stopping, back)
 		t.Logf("%s: outage samples in the central vigie %s after its restart: %d, largest gap %s",
 			h, time.Since(back).Round(time.Millisecond), len(ts), gap)
 		if gap > 3*interval {
