@@ -208,7 +208,7 @@ notify:
 		})
 		gap := largestGap(ts, stopping, back)
 		t.Logf("%s: outage samples in the central vigie %s after its restart: %d, largest gap %s",
-			h, time.Since(back).Round(time.Millisecond), len(ts), gap)
+			h, time.Since(back).Round(time.Millisecond), len(ts), gap.Round(time.Millisecond))
 		if gap > 3*interval {
 			t.Errorf("%s: largest gap %s in its samples of the outage, want at most %s", h, gap, 3*interval)
 		}
