@@ -191,10 +191,15 @@ remote_write:
 	})
 }
 
-// agentConfig is an agent collecting every second and sending to urls.
+// agentConfig is an agent collecting every second and sending to urls;
+// an empty hostname leaves the machine's (os.Hostname).
 func agentConfig(hostname string, urls ...string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mode: agent\nglobal:\n  hostname: %s\n  external_labels: {cluster: e2e}\ncollect:\n  interval: 1s\n  docker: {enabled: false}\nremote_write:\n", hostname)
+	b.WriteString("mode: agent\nglobal:\n")
+	if hostname != "" {
+		fmt.Fprintf(&b, "  hostname: %s\n", hostname)
+	}
+	b.WriteString("  external_labels: {cluster: e2e}\ncollect:\n  interval: 1s\n  docker: {enabled: false}\nremote_write:\n")
 	for _, u := range urls {
 		fmt.Fprintf(&b, "  - url: %s\n    queue_config: {batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 1s}\n", u)
 	}
@@ -263,36 +268,6 @@ func mustRead(t *testing.T, resp *http.Response) []byte {
 		t.Fatal(err)
 	}
 	return []byte(b.String())
-}
-
-// TestAgentKeepsSamplesWhileCentralIsDown: the central vigie stops for a
-// while; the agent keeps collecting into its WAL, and once the central is
-// back the samples from the gap are in it.
-func TestAgentKeepsSamplesWhileCentralIsDown(t *testing.T) {
-	central := vigietest.Start(t, vigietest.Options{Config: "collect:\n  interval: 1s\n"})
-	agent := vigietest.Start(t, vigietest.Options{Config: agentConfig("agent-gap", central.URL("/api/v1/write"))})
-	vigietest.Eventually(t, 60*time.Second, "the agent's series in the central vigie", func() bool {
-		return len(central.Query(`vigie_agent_info{instance="agent-gap"}`)) == 1
-	})
-
-	central.Stop()
-	stopped := time.Now()
-	gathers := func() float64 { return metricValue(t, agent.URL("/metrics"), "vigie_collection_gathers_total") }
-	before := gathers()
-	const gap = 20 // collections while the central is down
-	vigietest.Eventually(t, 2*gap*time.Second, "the agent collecting while the central is down", func() bool {
-		return gathers() >= before+gap
-	})
-	restarted := time.Now()
-	central = vigietest.Start(t, vigietest.Options{Config: "collect:\n  interval: 1s\n", Addr: central.Addr, DataDir: central.DataDir})
-
-	// Every second of the gap has its sample, sent from the agent's WAL.
-	window := restarted.Sub(stopped) - 2*time.Second
-	expr := fmt.Sprintf(`count_over_time(vigie_agent_info{instance="agent-gap"}[%dms])`, window.Milliseconds())
-	vigietest.Eventually(t, 60*time.Second, "the gap's samples in the central vigie", func() bool {
-		s := queryAPI(t, "http://"+central.Addr, expr, restarted.Add(-time.Second))
-		return len(s) == 1 && s[0].Float() >= window.Seconds()*0.8
-	})
 }
 
 // TestServerRemoteWritesAFilteredSubset: a normal vigie keeps its TSDB
