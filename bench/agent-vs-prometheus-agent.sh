@@ -26,7 +26,8 @@
 # sample, RSS and its anonymous part at the end; then vigie's ratios to
 # each peer, and how busy the whole machine was. With VIGIE_PPROF=FILE
 # (environment), a CPU profile of the vigie agent over the window's first
-# 60 s is written to FILE.
+# 60 s is written to FILE; VIGIE_ENV="GOGC=100 ..." runs the agent with
+# that environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-load}
@@ -98,7 +99,7 @@ remote_write:
   - url: http://127.0.0.1:$vm/api/v1/write
 YAML
 
-"$work/vigie-agent" agent --config "$work/agent.yml" --listen 127.0.0.1:$va --data-dir "$work/agent" >"$work/agent.log" 2>&1 & agent=$!; pids+=($agent)
+env ${VIGIE_ENV:-} "$work/vigie-agent" agent --config "$work/agent.yml" --listen 127.0.0.1:$va --data-dir "$work/agent" >"$work/agent.log" 2>&1 & agent=$!; pids+=($agent)
 prometheus --enable-feature=agent --config.file="$work/prom.yml" --storage.agent.path="$work/prom" \
   --web.listen-address=127.0.0.1:$pa --log.level=warn >"$work/prom.log" 2>&1 & prom=$!; pids+=($prom)
 vmagent -promscrape.config="$work/vmagent.yml" -remoteWrite.url="http://127.0.0.1:$vm/api/v1/write" \
