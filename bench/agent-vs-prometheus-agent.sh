@@ -14,7 +14,9 @@
 #   (Debian's prometheus-node-exporter, captured once at the start, ~550
 #   series) is served as TARGETS targets (default 40) on loopback ports by
 #   bench/exposition; every sender scrapes all of them every INTERVAL
-#   seconds (default 1): ~22,000 samples/s each.
+#   seconds (default 1): ~22,000 samples/s each. Each sender runs on its
+#   defaults: vigie scrapes loopback targets uncompressed, the peers ask
+#   for gzip.
 # light: all three scrape the /metrics of one source vigie (its node and
 #   container collectors, ~560 series) every INTERVAL seconds (default 5):
 #   ~100 samples/s each, where fixed idle costs dominate.
