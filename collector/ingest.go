@@ -38,12 +38,25 @@ type Ingester struct {
 	app         storage.Appendable
 	extraLabels labels.Labels // added to every series that does not carry the label already
 
-	mu       sync.Mutex
-	refs     map[string]storage.SeriesRef // series key → ref, from the last gather
-	prev     map[string]labels.Labels     // series key → labels, from the last gather
+	mu sync.Mutex
+	// series of the last committed gather (and of the current one while it
+	// runs), by the bytes of their label set. Kept from round to round and
+	// updated in place, so that a round allocates nothing for a series
+	// already known: a node's gather is the same few thousand series
+	// every time.
+	series   map[string]*ingested
+	round    uint64 // the current gather's number
 	metadata map[string]Metadata
 	buf      []byte
-	builder  *labels.Builder
+	scratch  labels.ScratchBuilder
+	lset     labels.Labels // scratch, overwritten for each sample
+}
+
+// ingested is a series appended by a past gather.
+type ingested struct {
+	lset  labels.Labels
+	ref   storage.SeriesRef
+	round uint64 // the last gather that appended it
 }
 
 // NewIngester returns an Ingester appending into app. extra labels (job,
@@ -52,10 +65,9 @@ func NewIngester(app storage.Appendable, extra labels.Labels) *Ingester {
 	return &Ingester{
 		app:         app,
 		extraLabels: extra,
-		refs:        map[string]storage.SeriesRef{},
-		prev:        map[string]labels.Labels{},
+		series:      map[string]*ingested{},
 		metadata:    map[string]Metadata{},
-		builder:     labels.NewBuilder(labels.EmptyLabels()),
+		scratch:     labels.NewScratchBuilder(8),
 	}
 }
 
@@ -74,94 +86,169 @@ func (in *Ingester) Metadata() map[string]Metadata {
 func (in *Ingester) Append(ctx context.Context, ts time.Time, mfs []*dto.MetricFamily) (int, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	t := ts.UnixMilli()
-	app := in.app.Appender(ctx)
-	seen := make(map[string]labels.Labels, len(in.prev))
-	refs := make(map[string]storage.SeriesRef, len(in.refs))
+	in.round++
+	r := &round{in: in, app: in.app.Appender(ctx), t: ts.UnixMilli()}
 	meta := make(map[string]Metadata, len(mfs))
-	n := 0
-	var errs []error
-	add := func(name string, lbls []*dto.LabelPair, extraName, extraValue string, v float64) {
-		in.builder.Reset(labels.EmptyLabels())
-		for _, lp := range lbls {
-			in.builder.Set(lp.GetName(), lp.GetValue())
-		}
-		if extraName != "" {
-			in.builder.Set(extraName, extraValue)
-		}
-		in.extraLabels.Range(func(l labels.Label) {
-			if in.builder.Get(l.Name) == "" {
-				in.builder.Set(l.Name, l.Value)
-			}
-		})
-		in.builder.Set(model.MetricNameLabel, name)
-		ls := in.builder.Labels()
-		in.buf = ls.Bytes(in.buf[:0])
-		key := string(in.buf)
-		if _, dup := seen[key]; dup {
-			return // the same series twice in one gather: keep the first, as a scrape would
-		}
-		ref, err := app.Append(in.refs[key], ls, t, v)
-		if err != nil {
-			if len(errs) < 10 {
-				errs = append(errs, fmt.Errorf("append %s: %w", ls, err))
-			}
-			return
-		}
-		seen[key] = ls
-		refs[key] = ref
-		n++
-	}
 	for _, mf := range mfs {
-		name := mf.GetName()
-		meta[name] = Metadata{Type: metricType(mf.GetType()), Help: mf.GetHelp(), Unit: mf.GetUnit()}
-		for _, m := range mf.Metric {
-			switch mf.GetType() {
-			case dto.MetricType_COUNTER:
-				add(name, m.Label, "", "", m.GetCounter().GetValue())
-			case dto.MetricType_GAUGE:
-				add(name, m.Label, "", "", m.GetGauge().GetValue())
-			case dto.MetricType_UNTYPED:
-				add(name, m.Label, "", "", m.GetUntyped().GetValue())
-			case dto.MetricType_SUMMARY:
-				s := m.GetSummary()
-				for _, q := range s.Quantile {
-					add(name, m.Label, "quantile", formatFloat(q.GetQuantile()), q.GetValue())
-				}
-				add(name+"_sum", m.Label, "", "", s.GetSampleSum())
-				add(name+"_count", m.Label, "", "", float64(s.GetSampleCount()))
-			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-				h := m.GetHistogram()
-				inf := false
-				for _, b := range h.Bucket {
-					if math.IsInf(b.GetUpperBound(), 1) {
-						inf = true
-					}
-					add(name+"_bucket", m.Label, "le", formatFloat(b.GetUpperBound()), float64(b.GetCumulativeCount()))
-				}
-				if !inf {
-					add(name+"_bucket", m.Label, "le", "+Inf", float64(h.GetSampleCount()))
-				}
-				add(name+"_sum", m.Label, "", "", h.GetSampleSum())
-				add(name+"_count", m.Label, "", "", float64(h.GetSampleCount()))
-			}
-		}
+		meta[mf.GetName()] = Metadata{Type: metricType(mf.GetType()), Help: mf.GetHelp(), Unit: mf.GetUnit()}
+		r.family(mf)
 	}
-	// Series gone since the last gather are marked stale.
+	// Series gone since the last gather are marked stale, and forgotten
+	// once that is committed.
 	stale := math.Float64frombits(value.StaleNaN)
-	for key, ls := range in.prev {
-		if _, ok := seen[key]; ok {
+	var gone []string
+	for key, s := range in.series {
+		if s.round == in.round {
 			continue
 		}
-		if _, err := app.Append(in.refs[key], ls, t, stale); err != nil && len(errs) < 10 {
-			errs = append(errs, fmt.Errorf("append staleness marker for %s: %w", ls, err))
+		if _, err := r.app.Append(s.ref, s.lset, r.t, stale); err != nil && len(r.errs) < 10 {
+			r.errs = append(r.errs, fmt.Errorf("append staleness marker for %s: %w", s.lset, err))
 		}
+		gone = append(gone, key)
 	}
-	if err := app.Commit(); err != nil {
+	if err := r.app.Commit(); err != nil {
 		return 0, fmt.Errorf("commit gather at %s: %w", ts.Format(time.RFC3339), err)
 	}
-	in.prev, in.refs, in.metadata = seen, refs, meta
-	return n, errors.Join(errs...)
+	for _, key := range gone {
+		delete(in.series, key)
+	}
+	in.metadata = meta
+	return r.n, errors.Join(r.errs...)
+}
+
+// round is one gather being appended.
+type round struct {
+	in   *Ingester
+	app  storage.Appender
+	t    int64
+	n    int
+	errs []error
+}
+
+// family appends the samples of one metric family; the suffixed names and
+// bucket bounds are formatted once for all its metrics.
+func (r *round) family(mf *dto.MetricFamily) {
+	name := mf.GetName()
+	switch mf.GetType() {
+	case dto.MetricType_COUNTER:
+		for _, m := range mf.Metric {
+			r.add(name, m.Label, "", "", m.GetCounter().GetValue())
+		}
+	case dto.MetricType_GAUGE:
+		for _, m := range mf.Metric {
+			r.add(name, m.Label, "", "", m.GetGauge().GetValue())
+		}
+	case dto.MetricType_UNTYPED:
+		for _, m := range mf.Metric {
+			r.add(name, m.Label, "", "", m.GetUntyped().GetValue())
+		}
+	case dto.MetricType_SUMMARY:
+		sum, count := name+"_sum", name+"_count"
+		var qs bounds
+		for _, m := range mf.Metric {
+			s := m.GetSummary()
+			for i, q := range s.Quantile {
+				r.add(name, m.Label, "quantile", qs.format(i, q.GetQuantile()), q.GetValue())
+			}
+			r.add(sum, m.Label, "", "", s.GetSampleSum())
+			r.add(count, m.Label, "", "", float64(s.GetSampleCount()))
+		}
+	case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+		bucket, sum, count := name+"_bucket", name+"_sum", name+"_count"
+		var les bounds
+		for _, m := range mf.Metric {
+			h := m.GetHistogram()
+			inf := false
+			for i, b := range h.Bucket {
+				if math.IsInf(b.GetUpperBound(), 1) {
+					inf = true
+				}
+				r.add(bucket, m.Label, "le", les.format(i, b.GetUpperBound()), float64(b.GetCumulativeCount()))
+			}
+			if !inf {
+				r.add(bucket, m.Label, "le", "+Inf", float64(h.GetSampleCount()))
+			}
+			r.add(sum, m.Label, "", "", h.GetSampleSum())
+			r.add(count, m.Label, "", "", float64(h.GetSampleCount()))
+		}
+	}
+}
+
+// bounds formats the bucket bounds (or quantiles) of a family's metrics,
+// which are almost always the same list: each is formatted once.
+type bounds struct {
+	vals []float64
+	strs []string
+}
+
+func (b *bounds) format(i int, f float64) string {
+	if i < len(b.vals) && b.vals[i] == f {
+		return b.strs[i]
+	}
+	s := formatFloat(f)
+	if i == len(b.vals) {
+		b.vals, b.strs = append(b.vals, f), append(b.strs, s)
+	}
+	return s
+}
+
+// add appends one sample: the metric's labels, then extraName (quantile,
+// le), then the Ingester's extra labels the series lacks, then the name.
+// Empty values are no label, as in Prometheus.
+func (r *round) add(name string, lbls []*dto.LabelPair, extraName, extraValue string, v float64) {
+	in := r.in
+	in.scratch.Reset()
+	for _, lp := range lbls {
+		if n := lp.GetName(); lp.GetValue() != "" && n != extraName && n != model.MetricNameLabel {
+			in.scratch.Add(n, lp.GetValue())
+		}
+	}
+	if extraValue != "" {
+		in.scratch.Add(extraName, extraValue)
+	}
+	in.extraLabels.Range(func(l labels.Label) {
+		if !has(lbls, extraName, extraValue, l.Name) {
+			in.scratch.Add(l.Name, l.Value)
+		}
+	})
+	in.scratch.Add(model.MetricNameLabel, name)
+	in.scratch.Sort()
+	in.scratch.Overwrite(&in.lset)
+	in.buf = in.lset.Bytes(in.buf[:0])
+	s, known := in.series[string(in.buf)] // no allocation for a lookup
+	if known && s.round == in.round {
+		return // the same series twice in one gather: keep the first, as a scrape would
+	}
+	if !known {
+		// A copy: storage keeps the labels of a new series, and the
+		// scratch ones are overwritten by the next sample.
+		s = &ingested{lset: in.lset.Copy()}
+	}
+	ref, err := r.app.Append(s.ref, s.lset, r.t, v)
+	if err != nil {
+		if len(r.errs) < 10 {
+			r.errs = append(r.errs, fmt.Errorf("append %s: %w", s.lset, err))
+		}
+		return
+	}
+	if !known {
+		in.series[string(in.buf)] = s
+	}
+	s.ref, s.round = ref, in.round
+	r.n++
+}
+
+// has reports whether a metric's labels, or its extra label, set name.
+func has(lbls []*dto.LabelPair, extraName, extraValue, name string) bool {
+	if extraName == name && extraValue != "" {
+		return true
+	}
+	for _, lp := range lbls {
+		if lp.GetName() == name && lp.GetValue() != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func metricType(t dto.MetricType) string {
