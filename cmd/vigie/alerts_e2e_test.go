@@ -24,8 +24,8 @@ type apiAlert struct {
 	ActiveAt    string            `json:"activeAt"`
 }
 
-// alerts returns the active alerts named name.
-func alerts(t *testing.T, p *vigietest.Process, name string) []apiAlert {
+// alerts returns the rules' active alerts named name, with their state.
+func alerts(t *testing.T, p vigietest.Client, name string) []apiAlert {
 	t.Helper()
 	r := p.Get("/api/v1/alerts", nil)
 	var d struct {
@@ -44,7 +44,7 @@ func alerts(t *testing.T, p *vigietest.Process, name string) []apiAlert {
 }
 
 func firing(t *testing.T, p *vigietest.Process, name string, match map[string]string) (apiAlert, bool) {
-	for _, a := range alerts(t, p, name) {
+	for _, a := range alerts(t, p.Client, name) {
 		ok := a.State == "firing"
 		for k, v := range match {
 			ok = ok && a.Labels[k] == v
@@ -150,7 +150,7 @@ rules:
 	testimage.Docker(t, "start", cs[1].ID)
 	vigietest.Eventually(t, 60*time.Second, "ServiceReplicasMissing resolved", func() bool {
 		_, ok := firing(t, p, "ServiceReplicasMissing", map[string]string{"service": "web"})
-		return !ok && len(alerts(t, p, "ServiceReplicasMissing")) == 0
+		return !ok && len(alerts(t, p.Client, "ServiceReplicasMissing")) == 0
 	})
 }
 
@@ -246,7 +246,7 @@ func TestAlertStateSurvivesRestart(t *testing.T) {
 	}
 	cfg := fmt.Sprintf("collect:\n  interval: 1s\n  docker: {enabled: false}\nrules:\n  evaluation_interval: 1s\n  files: [%q]\n  builtin: {enabled: false}\n", rulesFile)
 	activeAt := func(p *vigietest.Process) (string, string) {
-		for _, a := range alerts(t, p, "SlowToFire") {
+		for _, a := range alerts(t, p.Client, "SlowToFire") {
 			return a.State, a.ActiveAt
 		}
 		return "", ""

@@ -6,26 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/vigie-dev/vigie/internal/testimage"
 )
 
-// staticImageCache holds the FROM scratch vigie image while tests use it:
-// each staticImage call takes a reference released in t.Cleanup, and the
-// last release removes the image (a later call builds it again, from Go's
-// build cache).
-type staticImageCache struct {
-	mu    sync.Mutex
-	refs  int
-	image string
-}
-
-// images is the test binary's one image: a package-level value because
-// the tests that share it have nothing else in common (and no TestMain);
-// its mutex guards it.
-var images staticImageCache
+// vigieImage is the test binary's static vigie image, shared by the tests
+// that run it (testimage.Shared: built once, removed after the last).
+var vigieImage = testimage.NewShared(buildStaticImage)
 
 // staticImage builds a statically linked vigie and an image FROM scratch
 // holding it (nothing can be pulled here), once per test binary, and
@@ -38,28 +26,7 @@ func staticImage(t *testing.T) string {
 		t.Skip("builds a static binary and an image")
 	}
 	requireDocker(t)
-	images.mu.Lock()
-	defer images.mu.Unlock()
-	if images.refs == 0 {
-		img, err := buildStaticImage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		images.image = img
-	}
-	images.refs++
-	t.Cleanup(images.release)
-	return images.image
-}
-
-func (c *staticImageCache) release() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.refs--
-	if c.refs == 0 {
-		_ = exec.Command("docker", "image", "rm", "-f", c.image).Run()
-		c.image = ""
-	}
+	return vigieImage.Get(t)
 }
 
 // buildStaticImage builds ./cmd/vigie (the test's working directory)

@@ -47,25 +47,6 @@ func flipServer(t *testing.T) (*httptest.Server, *atomic.Bool) {
 	return srv, &fail
 }
 
-// activeAlerts returns the rules' alerts named name, with their state.
-func activeAlerts(t *testing.T, c vigietest.Client, name string) []apiAlert {
-	t.Helper()
-	r := c.Get("/api/v1/alerts", nil)
-	var d struct {
-		Alerts []apiAlert `json:"alerts"`
-	}
-	if err := json.Unmarshal(r.Data, &d); err != nil {
-		t.Fatalf("alerts: %v: %s", err, r.Data)
-	}
-	var out []apiAlert
-	for _, a := range d.Alerts {
-		if a.Labels["alertname"] == name {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // A configured HTTP probe runs in the app: probe_success reaches the TSDB
 // (1, then 0 once the target answers 500), /api/v1/probes lists it with the
 // failure's reason, and the built-in ProbeFailing fires with its labels.
@@ -80,14 +61,14 @@ func TestUptimeProbeEndToEnd(t *testing.T) {
 		}
 	}
 	vigietest.Eventually(t, 20*time.Second, "probe_success 1", success(1))
-	if as := activeAlerts(t, ta.Client, "ProbeFailing"); len(as) != 0 {
+	if as := alerts(t, ta.Client, "ProbeFailing"); len(as) != 0 {
 		t.Fatalf("ProbeFailing while the target answers 200: %+v", as)
 	}
 
 	fail.Store(true)
 	vigietest.Eventually(t, 20*time.Second, "probe_success 0", success(0))
 	vigietest.Eventually(t, 20*time.Second, "ProbeFailing firing", func() bool {
-		for _, a := range activeAlerts(t, ta.Client, "ProbeFailing") {
+		for _, a := range alerts(t, ta.Client, "ProbeFailing") {
 			if a.State == "firing" && a.Labels["instance"] == target.URL && a.Labels["service"] == "web" {
 				return true
 			}

@@ -43,43 +43,61 @@ const (
 	Label = "vigie-test"
 )
 
-var (
+// Shared is an image that the tests of one binary build once and share:
+// Get builds it on first use and takes a reference released in t.Cleanup;
+// the last release removes the image, and a later Get builds it again.
+type Shared struct {
+	build func() (string, error)
+
 	mu    sync.Mutex
 	refs  int
 	image string
-)
+}
 
-// Build builds the image once per test binary and returns its reference
-// (vigie-test-memhog:<random>). Each call takes a reference released in
-// t.Cleanup; the image is removed when the last one is released (a later
-// Build builds it again, which takes about a second).
+// NewShared returns a Shared image made by build, which returns the new
+// image's reference.
+func NewShared(build func() (string, error)) *Shared { return &Shared{build: build} }
+
+// Get returns the image's reference, building it if no test holds it.
+func (s *Shared) Get(t testing.TB) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refs == 0 {
+		img, err := s.build()
+		if err != nil {
+			t.Fatalf("build test image: %v", err)
+		}
+		s.image = img
+	}
+	s.refs++
+	t.Cleanup(s.release)
+	return s.image
+}
+
+func (s *Shared) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refs--
+	if s.refs == 0 {
+		_ = exec.Command("docker", "image", "rm", "-f", s.image).Run()
+		s.image = ""
+	}
+}
+
+// memhog is the memhog image: package state because every test using it
+// shares it, whatever its package's other tests do.
+var memhog = NewShared(build)
+
+// Build builds the memhog image once per test binary and returns its
+// reference (vigie-test-memhog:<random>), shared as Shared.Get does (a
+// rebuild after the last release takes about a second).
 func Build(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Skip("docker CLI not found")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if refs == 0 {
-		img, err := build()
-		if err != nil {
-			t.Fatalf("build test image: %v", err)
-		}
-		image = img
-	}
-	refs++
-	t.Cleanup(release)
-	return image
-}
-
-func release() {
-	mu.Lock()
-	defer mu.Unlock()
-	refs--
-	if refs == 0 {
-		_ = exec.Command("docker", "image", "rm", "-f", image).Run()
-		image = ""
-	}
+	return memhog.Get(t)
 }
 
 func build() (string, error) {
